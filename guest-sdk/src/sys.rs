@@ -1,0 +1,297 @@
+//! The raw host calls: the guest side of the Taubyte ABI, and the only place with raw pointers.
+//!
+//! Every import here follows `shared/reference/taubyte-model.md` §2: module `taubyte/sdk`, all
+//! parameters i32 at the wasm level (`u32`, `usize` and pointers are all i32 on wasm32), out-values
+//! written as little-endian u32 at a guest pointer, and an errno result (0 = ok) on every call but
+//! `getEventType`. Module `env` adds `_log` and `_sleep`.
+//!
+//! The rest of the SDK never touches these: it calls the safe wrappers at the bottom of this file,
+//! which take slices and `&mut` out-values and return the errno.
+//!
+//! # Off wasm32
+//!
+//! The SDK only does something inside a Wisp (or Taubyte) host. So that crates using it still
+//! build, test and document on the developer's machine, every import has a fallback with the same
+//! signature on other targets: it writes nothing and returns errno 1 (`EventNotFound`).
+#![allow(non_snake_case)]
+#![allow(unsafe_code)]
+
+/// The errno every fallback returns: no event exists outside a host.
+#[cfg(not(target_arch = "wasm32"))]
+const EVENT_NOT_FOUND: u32 = 1;
+
+/// Declares one import module: the real `extern` block on wasm32, and same-signature fallbacks
+/// (no memory touched, errno 1) everywhere else. One list, so the two can never drift apart.
+macro_rules! host_calls {
+    (
+        module = $module:literal;
+        $( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?; )*
+    ) => {
+        #[cfg(target_arch = "wasm32")]
+        #[link(wasm_import_module = $module)]
+        extern "C" {
+            $( $(#[doc = $doc])* pub fn $name($($arg: $ty),*) $(-> $ret)?; )*
+        }
+
+        $(
+            $(#[doc = $doc])*
+            ///
+            /// # Safety
+            ///
+            /// Off wasm32 this is a fallback that touches no memory and returns errno 1.
+            #[cfg(not(target_arch = "wasm32"))]
+            pub unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
+                $( let _ = $arg; )*
+                $( EVENT_NOT_FOUND as $ret )?
+            }
+        )*
+    };
+}
+
+host_calls! {
+    module = "taubyte/sdk";
+
+    /// Writes the event type (0 undefined, 1 http, 2 pubsub, 3 p2p) at `type_ptr`.
+    fn getEventType(id: u32, type_ptr: *mut u32);
+
+    fn getHttpEventMethodSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventMethod(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+    fn getHttpEventHostSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventHost(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+    fn getHttpEventPathSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventPath(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+    fn getHttpEventUserAgentSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventUserAgent(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+
+    fn getHttpEventQueryValueByNameSize(
+        id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize,
+    ) -> u32;
+    fn getHttpEventQueryValueByName(
+        id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
+    ) -> u32;
+    /// Query names, each followed by a NUL byte; the size counts the NULs.
+    fn getHttpEventRequestQueryKeysSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventRequestQueryKeys(id: u32, buf: *mut u8) -> u32;
+
+    fn getHttpEventHeadersSize(id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize) -> u32;
+    fn getHttpEventHeaders(
+        id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
+    ) -> u32;
+    /// Request header names, each followed by a NUL byte; the size counts the NULs.
+    fn getHttpEventRequestHeaderKeysSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getHttpEventRequestHeaderKeys(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+
+    /// Reads up to `buf_size` body bytes; returns 8 (EOF) together with the last bytes.
+    fn readHttpEventBody(id: u32, buf: *mut u8, buf_size: usize, count_ptr: *mut usize) -> u32;
+    fn closeHttpEventBody(id: u32) -> u32;
+
+    /// Appends to the response body.
+    fn eventHttpWrite(id: u32, buf: *const u8, len: usize, written_ptr: *mut usize) -> u32;
+    fn eventHttpFlush(id: u32) -> u32;
+    /// Sets the response status (100..=999).
+    fn eventHttpRetCode(id: u32, code: u32) -> u32;
+    /// Adds a response header value.
+    fn eventHttpHeaderAdd(
+        id: u32, key: *const u8, key_len: usize, value: *const u8, value_len: usize,
+    ) -> u32;
+    fn eventHttpRedirect(id: u32, url: *const u8, url_len: usize, code: u32) -> u32;
+
+    fn setSubscriptionChannel(channel: *const u8, channel_len: usize) -> u32;
+    fn publishToChannel(
+        channel: *const u8, channel_len: usize, data: *const u8, data_len: usize,
+    ) -> u32;
+    fn getWebSocketURLSize(channel: *const u8, channel_len: usize, size_ptr: *mut usize) -> u32;
+    fn getWebSocketURL(channel: *const u8, channel_len: usize, buf: *mut u8) -> u32;
+
+    fn getMessageDataSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getMessageData(id: u32, buf: *mut u8) -> u32;
+    fn getMessageChannelSize(id: u32, size_ptr: *mut usize) -> u32;
+    fn getMessageChannel(id: u32, buf: *mut u8) -> u32;
+}
+
+host_calls! {
+    module = "env";
+
+    /// Logs `len` bytes of text at `ptr` through the host's logger.
+    fn _log(ptr: *const u8, len: usize);
+    /// Blocks the function for `ns` nanoseconds.
+    fn _sleep(ns: i64);
+}
+
+/// Safe wrappers: slices in, errno out. The host only reads or writes inside the slices it is
+/// given, which is what makes each `unsafe` block below sound.
+pub(crate) mod safe {
+    use super::*;
+
+    /// Which of the four plain HTTP request strings to read.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum HttpField {
+        Method,
+        Host,
+        Path,
+        UserAgent,
+    }
+
+    pub(crate) fn event_type(id: u32) -> u32 {
+        let mut kind = 0;
+        // SAFETY: `kind` is a live u32 the host writes once.
+        unsafe { getEventType(id, &mut kind) };
+        kind
+    }
+
+    pub(crate) fn http_field_size(id: u32, field: HttpField, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize (a u32 on wasm32).
+        unsafe {
+            match field {
+                HttpField::Method => getHttpEventMethodSize(id, size),
+                HttpField::Host => getHttpEventHostSize(id, size),
+                HttpField::Path => getHttpEventPathSize(id, size),
+                HttpField::UserAgent => getHttpEventUserAgentSize(id, size),
+            }
+        }
+    }
+
+    pub(crate) fn http_field(id: u32, field: HttpField, buf: &mut [u8]) -> u32 {
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        // SAFETY: the host writes at most `len` bytes at `ptr`.
+        unsafe {
+            match field {
+                HttpField::Method => getHttpEventMethod(id, ptr, len),
+                HttpField::Host => getHttpEventHost(id, ptr, len),
+                HttpField::Path => getHttpEventPath(id, ptr, len),
+                HttpField::UserAgent => getHttpEventUserAgent(id, ptr, len),
+            }
+        }
+    }
+
+    pub(crate) fn query_value_size(id: u32, key: &str, size: &mut usize) -> u32 {
+        // SAFETY: `key` is read-only input; `size` is a live usize.
+        unsafe { getHttpEventQueryValueByNameSize(id, size, key.as_ptr(), key.len()) }
+    }
+
+    pub(crate) fn query_value(id: u32, key: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`.
+        unsafe {
+            getHttpEventQueryValueByName(id, key.as_ptr(), key.len(), buf.as_mut_ptr(), buf.len())
+        }
+    }
+
+    pub(crate) fn query_keys_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { getHttpEventRequestQueryKeysSize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `query_keys_size` reported: this call has no length.
+    pub(crate) fn query_keys(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { getHttpEventRequestQueryKeys(id, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn header_size(id: u32, key: &str, size: &mut usize) -> u32 {
+        // SAFETY: `key` is read-only input; `size` is a live usize.
+        unsafe { getHttpEventHeadersSize(id, size, key.as_ptr(), key.len()) }
+    }
+
+    pub(crate) fn header(id: u32, key: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`.
+        unsafe { getHttpEventHeaders(id, key.as_ptr(), key.len(), buf.as_mut_ptr(), buf.len()) }
+    }
+
+    pub(crate) fn header_keys_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { getHttpEventRequestHeaderKeysSize(id, size) }
+    }
+
+    pub(crate) fn header_keys(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`.
+        unsafe { getHttpEventRequestHeaderKeys(id, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    pub(crate) fn read_body(id: u32, buf: &mut [u8], count: &mut usize) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`, and `count` once.
+        unsafe { readHttpEventBody(id, buf.as_mut_ptr(), buf.len(), count) }
+    }
+
+    pub(crate) fn close_body(id: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { closeHttpEventBody(id) }
+    }
+
+    pub(crate) fn write(id: u32, data: &[u8], written: &mut usize) -> u32 {
+        // SAFETY: `data` is read-only input; `written` is a live usize.
+        unsafe { eventHttpWrite(id, data.as_ptr(), data.len(), written) }
+    }
+
+    pub(crate) fn flush(id: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { eventHttpFlush(id) }
+    }
+
+    pub(crate) fn return_code(id: u32, code: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { eventHttpRetCode(id, code) }
+    }
+
+    pub(crate) fn add_header(id: u32, key: &str, value: &str) -> u32 {
+        // SAFETY: both strings are read-only input.
+        unsafe { eventHttpHeaderAdd(id, key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
+    }
+
+    pub(crate) fn redirect(id: u32, url: &str, code: u32) -> u32 {
+        // SAFETY: `url` is read-only input.
+        unsafe { eventHttpRedirect(id, url.as_ptr(), url.len(), code) }
+    }
+
+    pub(crate) fn subscribe(channel: &str) -> u32 {
+        // SAFETY: `channel` is read-only input.
+        unsafe { setSubscriptionChannel(channel.as_ptr(), channel.len()) }
+    }
+
+    pub(crate) fn publish(channel: &str, data: &[u8]) -> u32 {
+        // SAFETY: both are read-only input.
+        unsafe { publishToChannel(channel.as_ptr(), channel.len(), data.as_ptr(), data.len()) }
+    }
+
+    pub(crate) fn web_socket_url_size(channel: &str, size: &mut usize) -> u32 {
+        // SAFETY: `channel` is read-only input; `size` is a live usize.
+        unsafe { getWebSocketURLSize(channel.as_ptr(), channel.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `web_socket_url_size` reported: this call has no length.
+    pub(crate) fn web_socket_url(channel: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { getWebSocketURL(channel.as_ptr(), channel.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn message_data_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { getMessageDataSize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `message_data_size` reported: this call has no length.
+    pub(crate) fn message_data(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { getMessageData(id, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn message_channel_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { getMessageChannelSize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `message_channel_size` reported: this call has no length.
+    pub(crate) fn message_channel(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { getMessageChannel(id, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn log(message: &str) {
+        // SAFETY: `message` is read-only input.
+        unsafe { _log(message.as_ptr(), message.len()) }
+    }
+
+    pub(crate) fn sleep(ns: i64) {
+        // SAFETY: no memory is passed.
+        unsafe { _sleep(ns) }
+    }
+}

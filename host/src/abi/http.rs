@@ -1,0 +1,271 @@
+//! HTTP event calls: reading the request and building the response.
+//!
+//! Values of unknown length use Taubyte's two calls, `xxxSize` then `xxx`. A missing
+//! query parameter or header reads as an empty value with errno 0, as in Taubyte.
+
+use super::errno::Errno;
+use super::memory::nul_list;
+use super::{call, split, SDK_MODULE};
+use crate::runtime::http_event::HttpEvent;
+use crate::runtime::state::HostState;
+use wasmtime::{Caller, Linker};
+
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    add_request_calls(linker)?;
+    add_body_calls(linker)?;
+    add_response_calls(linker)?;
+    Ok(())
+}
+
+/// A request value read whole: method, host, path, user agent.
+type Getter = fn(&HttpEvent) -> &[u8];
+
+/// Defines `<name>Size(id, sizePtr)` and `<name>(id, buf, bufSize)` for `get`.
+fn add_value(linker: &mut Linker<HostState>, name: &str, get: Getter) -> anyhow::Result<()> {
+    linker.func_wrap(
+        SDK_MODULE,
+        &format!("{name}Size"),
+        move |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let len = get(st.http(id)?).len();
+                mem.write_u32(size_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        name,
+        move |mut c: Caller<'_, HostState>, id: i32, buf: i32, cap: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                mem.write_sized(buf, cap, get(st.http(id)?))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn add_request_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    add_value(linker, "getHttpEventMethod", |h| h.method.as_bytes())?;
+    add_value(linker, "getHttpEventHost", |h| h.host.as_bytes())?;
+    add_value(linker, "getHttpEventPath", |h| h.path.as_bytes())?;
+    add_value(linker, "getHttpEventUserAgent", |h| h.user_agent.as_bytes())?;
+
+    // One query value: (id, sizePtr, keyPtr, keyLen) / (id, keyPtr, keyLen, buf, bufSize).
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventQueryValueByNameSize",
+        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32, key: i32, key_len: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let key = mem.string(key, key_len)?;
+                let len = st.http(id)?.query_value(&key).len();
+                mem.write_u32(size_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventQueryValueByName",
+        |mut c: Caller<'_, HostState>,
+         id: i32,
+         key: i32,
+         key_len: i32,
+         buf: i32,
+         cap: i32|
+         -> i32 {
+            call(&mut c, |mem, st| {
+                let key = mem.string(key, key_len)?;
+                mem.write_sized(buf, cap, st.http(id)?.query_value(&key).as_bytes())
+            })
+        },
+    )?;
+    // Query names: the second call takes no buffer size, so only memory bounds apply.
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventRequestQueryKeysSize",
+        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let list = nul_list(st.http(id)?.query_names());
+                mem.write_u32(size_ptr, list.len() as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventRequestQueryKeys",
+        |mut c: Caller<'_, HostState>, id: i32, buf: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let list = nul_list(st.http(id)?.query_names());
+                mem.write(buf, &list)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventHeadersSize",
+        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32, key: i32, key_len: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let key = mem.string(key, key_len)?;
+                let len = st.http(id)?.header_value(&key).len();
+                mem.write_u32(size_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getHttpEventHeaders",
+        |mut c: Caller<'_, HostState>,
+         id: i32,
+         key: i32,
+         key_len: i32,
+         buf: i32,
+         cap: i32|
+         -> i32 {
+            call(&mut c, |mem, st| {
+                let key = mem.string(key, key_len)?;
+                mem.write_sized(buf, cap, st.http(id)?.header_value(&key))
+            })
+        },
+    )?;
+    // Header names under both names: Taubyte's host exports the first pair, its Go
+    // SDK imports the second (and so fails to link there).
+    for name in [
+        "getHttpEventRequestHeaderKeys",
+        "getHttpEventHeaderVarNameById",
+    ] {
+        linker.func_wrap(
+            SDK_MODULE,
+            &format!("{name}Size"),
+            |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
+                call(&mut c, |mem, st| {
+                    let names = st.http(id)?.header_names();
+                    let list = nul_list(names.iter().map(String::as_str));
+                    mem.write_u32(size_ptr, list.len() as u32)
+                })
+            },
+        )?;
+        linker.func_wrap(
+            SDK_MODULE,
+            name,
+            |mut c: Caller<'_, HostState>, id: i32, buf: i32, cap: i32| -> i32 {
+                call(&mut c, |mem, st| {
+                    let names = st.http(id)?.header_names();
+                    mem.write_sized(buf, cap, &nul_list(names.iter().map(String::as_str)))
+                })
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn add_body_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    // readHttpEventBody(id, buf, bufSize, countPtr): errno 8 (EOF) comes with the last bytes.
+    linker.func_wrap_async(
+        SDK_MODULE,
+        "readHttpEventBody",
+        |mut c: Caller<'_, HostState>, (id, buf, cap, count_ptr): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                // Check the pointers before waiting on the network.
+                {
+                    let (mem, st) = split(&mut c);
+                    if let Err(errno) = st
+                        .http(id)
+                        .map(|_| ())
+                        .and_then(|()| mem.slice(buf, cap).map(|_| ()))
+                        .and_then(|()| mem.check_u32(count_ptr))
+                    {
+                        return errno.code();
+                    }
+                }
+                let read = match c.data_mut().http(id) {
+                    Ok(http) => http.body.read(cap as u32 as usize).await,
+                    Err(errno) => return errno.code(),
+                };
+                call(&mut c, |mem, _| {
+                    let (chunk, last) = read?;
+                    mem.write(buf, &chunk)?;
+                    mem.write_u32(count_ptr, chunk.len() as u32)?;
+                    if last {
+                        Err(Errno::Eof)
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "closeHttpEventBody",
+        |mut c: Caller<'_, HostState>, id: i32| -> i32 {
+            call(&mut c, |_, st| {
+                st.http(id)?.body.close();
+                Ok(())
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn add_response_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        SDK_MODULE,
+        "eventHttpWrite",
+        |mut c: Caller<'_, HostState>, id: i32, buf: i32, len: i32, written_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                mem.check_u32(written_ptr)?;
+                let data = mem.slice(buf, len)?;
+                st.http(id)?.response.write(data)?;
+                mem.write_u32(written_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        SDK_MODULE,
+        "eventHttpFlush",
+        |mut c: Caller<'_, HostState>, (id,): (i32,)| {
+            Box::new(async move {
+                match c.data_mut().http(id) {
+                    Ok(http) => super::errno::to_code(http.response.flush().await),
+                    Err(errno) => errno.code(),
+                }
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "eventHttpRetCode",
+        |mut c: Caller<'_, HostState>, id: i32, code: i32| -> i32 {
+            call(&mut c, |_, st| {
+                st.http(id)?.response.set_status(code as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "eventHttpHeaderAdd",
+        |mut c: Caller<'_, HostState>,
+         id: i32,
+         key: i32,
+         key_len: i32,
+         val: i32,
+         val_len: i32|
+         -> i32 {
+            call(&mut c, |mem, st| {
+                let (key, value) = (mem.slice(key, key_len)?, mem.slice(val, val_len)?);
+                st.http(id)?.response.add_header(key, value)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "eventHttpRedirect",
+        |mut c: Caller<'_, HostState>, id: i32, url: i32, url_len: i32, code: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let url = mem.slice(url, url_len)?;
+                st.http(id)?.response.redirect(url, code as u32)
+            })
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! `wisp build`: compiles guest crates named by `wisp.build` into their wasm paths.
+//!
+//! A function YAML may say where its source lives (`wisp: {build: ../my-guests}`).
+//! Each distinct crate or workspace is built once with
+//! `cargo build --release --target wasm32-wasip1`, and the artifact whose name matches
+//! the function's wasm file (`artifacts/ping.wasm` ← `ping.wasm`) is copied there.
+//! The wasm target is added with rustup first if it is missing.
+
+use crate::project::Project;
+use anyhow::{bail, Context};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The target guests are built for.
+pub const GUEST_TARGET: &str = "wasm32-wasip1";
+
+/// Variables that would leak the host build's flags into a guest build.
+const HOST_BUILD_VARS: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+];
+
+/// Builds every guest crate the project's functions name, and copies each artifact
+/// to its function's wasm path. Returns how many functions got a fresh artifact.
+pub fn build_project(project: &Project) -> anyhow::Result<usize> {
+    // Group functions by build directory: one cargo run per crate or workspace.
+    let mut by_dir: BTreeMap<&Path, Vec<&crate::project::Function>> = BTreeMap::new();
+    for function in &project.functions {
+        if let Some(dir) = &function.build {
+            by_dir.entry(dir.as_path()).or_default().push(function);
+        }
+    }
+    if by_dir.is_empty() {
+        return Ok(0);
+    }
+    ensure_target(GUEST_TARGET)?;
+    let mut copied = 0;
+    for (dir, functions) in by_dir {
+        let artifacts = build_crate(dir)?;
+        for function in functions {
+            let wanted = artifact_name(&function.wasm);
+            let Some(artifact) = artifacts.get(&wanted) else {
+                let mut built: Vec<&String> = artifacts.keys().collect();
+                built.sort();
+                bail!(
+                    "function `{}`: building {} produced no `{wanted}.wasm` (it produced {built:?}); \
+                     name the crate after the wasm file or set wisp.wasm",
+                    function.name,
+                    dir.display()
+                );
+            };
+            if let Some(parent) = function.wasm.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::copy(artifact, &function.wasm).with_context(|| {
+                format!(
+                    "copying {} to {}",
+                    artifact.display(),
+                    function.wasm.display()
+                )
+            })?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
+
+/// `artifacts/my-func.wasm` → `my_func` (cargo writes crate names with underscores).
+fn artifact_name(wasm: &Path) -> String {
+    wasm.file_stem()
+        .map(|s| s.to_string_lossy().replace('-', "_"))
+        .unwrap_or_default()
+}
+
+/// Builds the crate or workspace in `dir` and returns its wasm artifacts by name.
+pub fn build_crate(dir: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        bail!(
+            "no Cargo.toml in {} (wisp.build must name a guest crate or workspace)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "wisp: building guests in {} (cargo build --release --target {GUEST_TARGET})",
+        dir.display()
+    );
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args([
+            "build",
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for var in HOST_BUILD_VARS {
+        cargo.env_remove(var);
+    }
+    let output = cargo.output().context("running cargo (is it on PATH?)")?;
+    if !output.status.success() {
+        bail!(
+            "building the guests in {} failed (see cargo's output above)",
+            dir.display()
+        );
+    }
+    let mut artifacts = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        for file in message["filenames"].as_array().into_iter().flatten() {
+            if let Some(path) = file.as_str().filter(|f| f.ends_with(".wasm")) {
+                let path = PathBuf::from(path);
+                artifacts.insert(artifact_name(&path), path);
+            }
+        }
+    }
+    Ok(artifacts)
+}
+
+/// Adds `target` with rustup if the active toolchain lacks it.
+pub fn ensure_target(target: &str) -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let Ok(installed) = installed else {
+        // No rustup: the toolchain was installed another way; let cargo report it.
+        return Ok(());
+    };
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        return Ok(());
+    }
+    eprintln!("wisp: adding the {target} target (rustup target add {target})");
+    let status = Command::new("rustup")
+        .args(["target", "add", target])
+        .status()
+        .context("running rustup")?;
+    if !status.success() {
+        bail!("`rustup target add {target}` failed; install the target and try again");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_use_underscores() {
+        assert_eq!(
+            artifact_name(Path::new("artifacts/my-func.wasm")),
+            "my_func"
+        );
+        assert_eq!(artifact_name(Path::new("/x/ping.wasm")), "ping");
+    }
+}

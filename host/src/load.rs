@@ -1,0 +1,134 @@
+//! From a project folder to something to serve: YAML checks, then wasm checks.
+//!
+//! `wisp check` and `wisp serve` share this path, so `serve` refuses to start with
+//! exactly the messages `check` prints.
+
+use crate::project::{self, Diagnostic, Function, Project, Severity, Trigger};
+use crate::runtime::cache::ModuleCache;
+use crate::runtime::engine::EngineSettings;
+use crate::runtime::function::{FunctionSpec, GuestFunction};
+use crate::runtime::Runtime;
+use crate::server::router::Router;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How to run what is loaded.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Concurrent instances (the engine's pool size).
+    pub max_instances: u32,
+    pub cache: ModuleCache,
+}
+
+/// A project with every servable function compiled and linked.
+pub struct Loaded {
+    pub project: Project,
+    pub runtime: Runtime,
+    /// The HTTP functions, in the order the router refers to them.
+    pub functions: Vec<Arc<GuestFunction>>,
+    pub router: Router,
+    /// Warnings (errors stop loading).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Every problem found, errors and warnings, in file order.
+#[derive(Debug)]
+pub struct Problems(pub Vec<Diagnostic>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        let errors = self
+            .0
+            .iter()
+            .filter(|d| matches!(d.severity, Severity::Error))
+            .count();
+        write!(f, "{errors} error{}", if errors == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Loads and checks `root`. Problems of any kind, YAML or wasm, come back together
+/// as one [`Problems`] error; other errors (the engine failed to start) are separate.
+pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
+    let loaded = project::load(root);
+    let mut diagnostics = loaded.diagnostics;
+    let Some(project) = loaded.project else {
+        return Err(Problems(diagnostics).into());
+    };
+    let settings = EngineSettings {
+        max_instances: options.max_instances,
+    };
+    let runtime = Runtime::new(&settings, options.cache.clone())?;
+
+    let mut functions = Vec::new();
+    let mut router = Router::default();
+    for function in &project.functions {
+        let Trigger::Http {
+            method,
+            paths,
+            hosts,
+            ..
+        } = &function.trigger
+        else {
+            // Pub/sub triggers arrive with the messaging work; p2p is not served.
+            continue;
+        };
+        match load_function(&project, function, &runtime) {
+            Ok(guest) => {
+                let index = functions.len();
+                functions.push(Arc::new(guest));
+                for path in paths {
+                    router.add(method, path, hosts, index);
+                }
+            }
+            Err(diagnostic) => diagnostics.push(diagnostic),
+        }
+    }
+    diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    if diagnostics
+        .iter()
+        .any(|d| matches!(d.severity, Severity::Error))
+    {
+        return Err(Problems(diagnostics).into());
+    }
+    Ok(Loaded {
+        project,
+        runtime,
+        functions,
+        router,
+        warnings: diagnostics,
+    })
+}
+
+fn load_function(
+    project: &Project,
+    function: &Function,
+    runtime: &Runtime,
+) -> Result<GuestFunction, Diagnostic> {
+    let shown = function
+        .wasm
+        .strip_prefix(&project.root)
+        .unwrap_or(&function.wasm)
+        .display()
+        .to_string();
+    let spec = FunctionSpec {
+        name: &function.name,
+        call: &function.call,
+        timeout: function.timeout,
+        memory_limit: function.memory,
+    };
+    runtime
+        .load_function(&function.wasm, &shown, &spec)
+        .map_err(|problem| {
+            let line = if problem.field == "execution.call" {
+                function.call_line
+            } else {
+                None
+            };
+            Diagnostic::error(function.file.clone(), line, problem.field, problem.message)
+        })
+}

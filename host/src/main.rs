@@ -1,0 +1,216 @@
+//! The `wisp` command: serve, check and build Taubyte-style projects.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wisp::load::{LoadOptions, Problems};
+use wisp::runtime::cache::ModuleCache;
+use wisp::server::{App, ServerConfig};
+
+#[derive(Parser)]
+#[command(name = "wisp", version, about = "Run Taubyte-style WebAssembly functions over HTTP", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a project's functions over HTTP
+    Serve(ServeArgs),
+    /// Check a project folder and its wasm files; print every problem found
+    Check(CheckArgs),
+    /// Build the guest crates that function YAML names under `wisp.build`
+    Build(ProjectArg),
+}
+
+#[derive(Args)]
+struct ProjectArg {
+    /// The project folder (Taubyte layout: config.yaml, functions/, messaging/, ...)
+    #[arg(default_value = "config")]
+    project: PathBuf,
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    /// Where compiled modules are cached [default: $WISP_CACHE_DIR, else ~/.cache/wisp]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every module afresh and keep nothing on disk
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn cache(&self) -> ModuleCache {
+        match (&self.cache_dir, self.no_cache) {
+            (_, true) => ModuleCache::disabled(),
+            (Some(dir), false) => ModuleCache::in_dir(dir),
+            (None, false) => {
+                ModuleCache::default_dir().map_or_else(ModuleCache::disabled, ModuleCache::in_dir)
+            }
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    project: ProjectArg,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Run `wisp build` first
+    #[arg(long)]
+    build: bool,
+    /// Largest request body a function may read (e.g. 4MiB); larger gets 413
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
+    max_request_body: u64,
+    /// Most invocations running at once
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_instances: u32,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    project: ProjectArg,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    wisp::project::parse_size(s)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check(args) => check(args),
+        Command::Build(args) => build(&args.project),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            match error.downcast_ref::<Problems>() {
+                Some(problems) => eprintln!("{problems}"),
+                None => eprintln!("error: {error:#}"),
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn options(max_instances: u32, cache: &CacheArgs) -> LoadOptions {
+    LoadOptions {
+        max_instances,
+        cache: cache.cache(),
+    }
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let loaded = wisp::load::load(&args.project.project, &options(16, &args.cache))?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    println!(
+        "{}: ok ({} functions, {} messaging resources, {} domains)",
+        args.project.project.display(),
+        loaded.project.functions.len(),
+        loaded.project.messaging.len(),
+        loaded.project.domains.len()
+    );
+    Ok(())
+}
+
+fn build(project_dir: &std::path::Path) -> anyhow::Result<()> {
+    let loaded = wisp::project::load(project_dir);
+    let Some(project) = loaded.project else {
+        return Err(Problems(loaded.diagnostics).into());
+    };
+    let count = wisp::builder::build_project(&project)?;
+    eprintln!("wisp: {count} function artifact(s) up to date");
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.build {
+        build(&args.project.project)?;
+    }
+    let loaded = wisp::load::load(
+        &args.project.project,
+        &options(args.max_instances, &args.cache),
+    )?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let mut config = ServerConfig::default();
+    config.http.max_request_body = args.max_request_body;
+    let app = Arc::new(App {
+        runtime: loaded.runtime,
+        router: loaded.router,
+        functions: loaded.functions,
+        config,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (is the port in use? try --listen 127.0.0.1:0)",
+                    args.listen
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        println!(
+            "wisp: serving {} on http://{addr}",
+            args.project.project.display()
+        );
+        for (method, path, host, target) in app.router.routes() {
+            let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
+            println!(
+                "  {method:<6} {path}{host} -> {}",
+                app.functions[target].name
+            );
+        }
+        wisp::server::run(listener, app, shutdown_signal()).await
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

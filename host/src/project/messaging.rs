@@ -1,0 +1,223 @@
+//! `messaging/*.yaml`: which channels exist, and whether WebSocket clients may join them.
+//!
+//! Two forms are read. Taubyte's:
+//!
+//! ```yaml
+//! local: false
+//! channel: {match: notifications/.*, regex: true}
+//! bridges: {mqtt: {enable: false}, websocket: {enable: true}}
+//! ```
+//!
+//! and the short form of the seed document (`regex` may be left out: see [`ChannelMatcher::new`]):
+//!
+//! ```yaml
+//! matcher: /ws/chan
+//! websocket: true
+//! ```
+
+use std::path::PathBuf;
+
+use super::matcher::ChannelMatcher;
+use super::yaml::Map;
+
+/// A messaging resource: the channels it covers and the bridges enabled on them.
+#[derive(Debug, Clone)]
+pub struct Messaging {
+    pub name: String,
+    pub application: Option<String>,
+    /// Relative to the project root.
+    pub file: PathBuf,
+    pub id: String,
+    pub description: String,
+    pub matcher: ChannelMatcher,
+    /// WebSocket clients may join the channels.
+    pub websocket: bool,
+    /// Taubyte's MQTT bridge setting; Wisp does not serve MQTT.
+    pub mqtt: bool,
+    pub local: bool,
+}
+
+/// Reads a messaging file in either form; `None` when no matcher could be built.
+pub(crate) fn parse(
+    top: Map,
+    name: &str,
+    application: Option<&str>,
+    file: PathBuf,
+) -> Option<Messaging> {
+    let id = top.string("id").unwrap_or_default();
+    let description = top.string("description").unwrap_or_default();
+    top.strings("tags");
+    top.strings("smartops");
+    let local = top.bool("local").unwrap_or(false);
+
+    // Both forms' fields are always read, so that mixing them is reported as such rather than
+    // as unknown fields.
+    let short = top.has_key("matcher");
+    let long = top.has_key("channel") || top.has_key("bridges");
+    let matcher = top.string("matcher");
+    let short_websocket = top.bool("websocket");
+    let short_regex = top.bool("regex");
+    let channel = top.section("channel");
+    let channel_match = channel.string("match");
+    let channel_regex = channel.bool("regex");
+    let bridges = top.section("bridges");
+    let mqtt = bridge(&bridges, "mqtt");
+    let long_websocket = bridge(&bridges, "websocket");
+    bridges.finish();
+
+    let form = match (short, long) {
+        (true, true) => {
+            top.error(
+                "matcher",
+                "use either `matcher` (short form) or `channel`/`bridges` (Taubyte form), not both",
+            );
+            None
+        }
+        (true, false) => Some((
+            pattern(&top, "matcher", matcher),
+            short_regex,
+            short_websocket.unwrap_or(false),
+            false,
+            (&top, "matcher"),
+        )),
+        (false, true) => {
+            for (key, instead) in [
+                ("websocket", "bridges.websocket.enable"),
+                ("regex", "channel.regex"),
+            ] {
+                if top.has_key(key) {
+                    let message = format!(
+                        "`{key}` belongs to the short form; with `channel`, use `{instead}`"
+                    );
+                    top.error(key, message);
+                }
+            }
+            if !channel.has_key("match") && !channel.wrong_type() {
+                channel.error("", "missing `match`");
+            }
+            Some((
+                pattern(&channel, "match", channel_match),
+                Some(channel_regex.unwrap_or(false)),
+                long_websocket,
+                mqtt,
+                (&channel, "match"),
+            ))
+        }
+        (false, false) => {
+            if !top.wrong_type() {
+                top.error("", "missing channel.match (or matcher)");
+            }
+            None
+        }
+    };
+    let messaging = form.and_then(|(pattern, regex, websocket, mqtt, (map, key))| {
+        match ChannelMatcher::new(&pattern?, regex) {
+            Ok(matcher) => Some(Messaging {
+                name: name.to_string(),
+                application: application.map(str::to_string),
+                file,
+                id,
+                description,
+                matcher,
+                websocket,
+                mqtt,
+                local,
+            }),
+            Err(message) => {
+                map.error(key, message);
+                None
+            }
+        }
+    });
+    channel.finish();
+    top.finish();
+    messaging
+}
+
+/// The matcher string, reporting an empty one; `None` also when absent or of the wrong type,
+/// which were reported already.
+fn pattern(map: &Map, key: &str, value: Option<String>) -> Option<String> {
+    match value {
+        Some(pattern) if !pattern.is_empty() => Some(pattern),
+        None if map.has(key) || !map.has_key(key) => None,
+        _ => {
+            map.error(key, "the channel matcher must not be empty");
+            None
+        }
+    }
+}
+
+/// `bridges.<name>.enable`, false when absent.
+fn bridge(bridges: &Map, name: &'static str) -> bool {
+    let section = bridges.section(name);
+    let enable = section.bool("enable").unwrap_or(false);
+    section.finish();
+    enable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::yaml::read_str;
+
+    fn messaging(source: &str) -> (Option<Messaging>, Vec<String>) {
+        read_str(source, |top| parse(top, "m", None, "f.yaml".into()))
+    }
+
+    #[test]
+    fn seed_form_with_each_matcher_style() {
+        let (m, problems) = messaging("matcher: /ws/chan\nwebsocket: true\n");
+        let m = m.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(m.websocket && !m.mqtt && !m.local);
+        assert!(m.matcher.matches("/ws/chan") && !m.matcher.matches("/ws/chan/x"));
+
+        let (m, _) = messaging("matcher: /chat/[^/]+\n");
+        let m = m.unwrap();
+        assert_eq!(m.matcher.style(), "regex");
+        assert!(m.matcher.matches("/chat/room") && !m.matcher.matches("/chat/a/b"));
+        assert!(!m.websocket);
+
+        let (m, _) = messaging("matcher: /notifications/*\n");
+        let m = m.unwrap().matcher;
+        assert!(m.matches("/notifications/alice") && !m.matches("/notifications/a/b"));
+    }
+
+    #[test]
+    fn taubyte_form() {
+        let source = "local: true\nchannel:\n  regex: true\n  match: notifications/.*\n\
+                      bridges:\n  mqtt: {enable: true}\n  websocket:\n    enable: true\n";
+        let (m, problems) = messaging(source);
+        assert!(problems.is_empty(), "{problems:?}");
+        let m = m.unwrap();
+        assert!(m.local && m.mqtt && m.websocket);
+        assert!(m.matcher.matches("notifications/a/b"));
+        // Without `regex: true`, regex characters are literal in the Taubyte form.
+        let (m, _) = messaging("channel:\n  match: a+b\n");
+        assert!(m.unwrap().matcher.matches("a+b"));
+    }
+
+    #[test]
+    fn problems() {
+        let (m, problems) = messaging("matcher: x\nbridges: {}\n");
+        assert!(m.is_none());
+        assert_eq!(
+            problems,
+            ["f.yaml:1: error: matcher: use either `matcher` (short form) or `channel`/`bridges` \
+              (Taubyte form), not both"]
+        );
+        let (_, problems) = messaging("channel:\n  mach: x\n");
+        assert_eq!(
+            problems,
+            [
+                "f.yaml:1: error: channel: missing `match`",
+                "f.yaml:2: error: channel.mach: unknown field `mach`, did you mean `match`?",
+            ]
+        );
+        let (_, problems) = messaging("matcher: '[x'\n");
+        assert_eq!(
+            problems,
+            ["f.yaml:1: error: matcher: invalid regex `[x`: unclosed character class"]
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Finding and reading the YAML files of a project folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use super::diagnostics::Diagnostic;
+use super::yaml::{Doc, Map};
+
+/// The YAML files directly in `<root>/<dir>` as (resource name, path relative to the root),
+/// sorted by name. Two files for one name (`ping.yaml`, `ping.yml`) are both reported.
+pub(crate) fn resources(
+    root: &Path,
+    dir: &Path,
+    kind: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, PathBuf)> {
+    let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (file_name, is_dir) in entries(root, dir, diagnostics) {
+        let path = Path::new(&file_name);
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if is_dir || !yaml || stem.is_empty() {
+            continue;
+        }
+        by_name
+            .entry(stem.to_string())
+            .or_default()
+            .push(dir.join(&file_name));
+    }
+    let mut out = Vec::new();
+    for (name, files) in by_name {
+        if files.len() > 1 {
+            for file in &files {
+                let others: Vec<String> = files
+                    .iter()
+                    .filter(|f| *f != file)
+                    .map(|f| f.display().to_string())
+                    .collect();
+                let message = format!("{kind} `{name}` is also defined by {}", others.join(", "));
+                diagnostics.push(Diagnostic::error(file, None, "", message));
+            }
+        }
+        out.extend(files.into_iter().map(|file| (name.clone(), file)));
+    }
+    out
+}
+
+/// The folders in `<root>/applications`, sorted.
+pub(crate) fn applications(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    entries(root, Path::new("applications"), diagnostics)
+        .into_iter()
+        .filter(|(_, is_dir)| *is_dir)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Names of the visible entries of `<root>/<dir>` with whether each is a folder; nothing if
+/// there is no such folder.
+fn entries(root: &Path, dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<(String, bool)> {
+    let full = root.join(dir);
+    if !full.is_dir() {
+        return Vec::new();
+    }
+    let read = match fs::read_dir(&full) {
+        Ok(read) => read,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(
+                dir,
+                None,
+                "",
+                format!("cannot read folder: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<(String, bool)> = read
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            // `metadata` follows symbolic links, so a linked folder counts as a folder.
+            let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+            (!name.starts_with('.')).then_some((name, is_dir))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `<root>/<dir>/config.yaml` (or `config.yml`), relative to the root, if it exists.
+pub(crate) fn config_file(root: &Path, dir: &Path) -> Option<PathBuf> {
+    ["config.yaml", "config.yml"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| root.join(path).is_file())
+}
+
+/// Reads and parses `<root>/<file>`, then hands its top-level mapping to `read`. Syntax
+/// errors and everything `read` reports go to `diagnostics`.
+pub(crate) fn read<T>(
+    root: &Path,
+    file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+    read: impl for<'d> FnOnce(Map<'d>) -> T,
+) -> Option<T> {
+    let source = match fs::read_to_string(root.join(file)) {
+        Ok(source) => source,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(
+                file,
+                None,
+                "",
+                format!("cannot read file: {e}"),
+            ));
+            return None;
+        }
+    };
+    let value: Value = match serde_yaml::from_str(&source) {
+        Ok(value) => value,
+        Err(e) => {
+            let line = e.location().map(|l| l.line());
+            diagnostics.push(Diagnostic::error(file, line, "", syntax_message(&e)));
+            return None;
+        }
+    };
+    let doc = Doc::new(file.to_path_buf(), &source);
+    let result = read(doc.root(&value));
+    diagnostics.extend(doc.into_diagnostics());
+    Some(result)
+}
+
+/// The YAML error without its position, which the diagnostic already carries.
+fn syntax_message(error: &serde_yaml::Error) -> String {
+    let text = error.to_string();
+    let text = match (error.location(), text.find(" at line ")) {
+        (Some(l), Some(at)) => {
+            let position = format!(" at line {} column {}", l.line(), l.column());
+            text[..at].to_string() + text[at..].trim_start_matches(&position)
+        }
+        _ => text,
+    };
+    format!("invalid YAML: {text}")
+}
+
+/// Project or application `config.yaml` fields.
+#[derive(Debug, Default)]
+pub(crate) struct Config {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// Reads a `config.yaml`: `id`, `name`, `description`, `tags`, and for the project also
+/// `notification: {email}`.
+pub(crate) fn config(top: Map, project: bool) -> Config {
+    let config = Config {
+        id: top.string("id").unwrap_or_default(),
+        name: top.string("name").filter(|n| !n.is_empty()),
+    };
+    top.string("description");
+    top.strings("tags");
+    if project {
+        let notification = top.section("notification");
+        notification.string("email");
+        notification.finish();
+    }
+    top.finish();
+    config
+}

@@ -1,0 +1,381 @@
+//! The state of one HTTP event: the request a guest reads and the response it builds.
+//!
+//! The response is held in a buffer until the function returns or calls `Flush()`,
+//! so a status set after writing still wins (Taubyte writes straight through and
+//! loses it). After a flush the head is sent and later writes stream out on each
+//! flush and at return.
+
+use crate::abi::errno::Errno;
+use bytes::{Bytes, BytesMut};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Body, Frame};
+use hyper::header::{HeaderName, HeaderValue, LOCATION};
+use hyper::{HeaderMap, Response, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A request body as the runtime sees it (hyper's `Incoming` in the server).
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+/// A response body: a buffer, or a stream once the guest has flushed.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Size limits for one HTTP exchange.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Largest request body a guest may read; past it the client gets 413.
+    pub max_request_body: u64,
+    /// Largest response body a guest may write; past it writes fail with `HttpWrite`.
+    pub max_response_body: u64,
+}
+
+/// What the guest sees of the request, and the response it is building.
+pub struct HttpEvent {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub user_agent: String,
+    /// Query pairs in order, form-decoded as Go's `URL.Query()` does.
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: BodyReader,
+    pub response: ResponseWriter,
+}
+
+impl HttpEvent {
+    /// Builds the event for `parts`; `on_flush` receives the response head if the
+    /// guest flushes before returning.
+    pub fn new(
+        parts: &hyper::http::request::Parts,
+        body: RequestBody,
+        limits: HttpLimits,
+        on_flush: oneshot::Sender<Response<ResponseBody>>,
+    ) -> Self {
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default()
+        };
+        let host = match parts.headers.get(hyper::header::HOST) {
+            Some(_) => header(hyper::header::HOST),
+            None => parts
+                .uri
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+        };
+        let query = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Self {
+            method: parts.method.as_str().to_owned(),
+            host,
+            path: parts.uri.path().to_owned(),
+            user_agent: header(hyper::header::USER_AGENT),
+            query,
+            headers: parts.headers.clone(),
+            body: BodyReader::new(body, limits.max_request_body),
+            response: ResponseWriter::new(limits.max_response_body, on_flush),
+        }
+    }
+
+    /// Query names in order of first appearance, each once.
+    pub fn query_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (k, _) in &self.query {
+            if !names.contains(&k.as_str()) {
+                names.push(k);
+            }
+        }
+        names
+    }
+
+    /// The first value of query parameter `name`; empty if absent (as in Taubyte).
+    pub fn query_value(&self, name: &str) -> &str {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// The first value of request header `name`; empty if absent (as in Taubyte).
+    pub fn header_value(&self, name: &str) -> &[u8] {
+        self.headers
+            .get(name)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default()
+    }
+
+    /// Request header names in Go's canonical form (`X-Test`), each once.
+    pub fn header_names(&self) -> Vec<String> {
+        self.headers
+            .keys()
+            .map(|k| canonical_header(k.as_str()))
+            .collect()
+    }
+}
+
+/// `x-forwarded-for` → `X-Forwarded-For`, as Go's `textproto` presents names.
+fn canonical_header(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
+/// Streams the request body to the guest, enforcing the size limit.
+pub struct BodyReader {
+    body: Option<RequestBody>,
+    pending: Bytes,
+    received: u64,
+    limit: u64,
+    done: bool,
+    /// Set once the client sent more than the limit; the response becomes 413.
+    pub too_large: bool,
+}
+
+impl BodyReader {
+    fn new(body: RequestBody, limit: u64) -> Self {
+        let done = body.is_end_stream();
+        Self {
+            body: Some(body),
+            pending: Bytes::new(),
+            received: 0,
+            limit,
+            done,
+            too_large: false,
+        }
+    }
+
+    /// Reads up to `cap` bytes. The flag is true when these are the last bytes.
+    pub async fn read(&mut self, cap: usize) -> Result<(Bytes, bool), Errno> {
+        loop {
+            if !self.pending.is_empty() {
+                let n = cap.min(self.pending.len());
+                let chunk = self.pending.split_to(n);
+                return Ok((chunk, self.done && self.pending.is_empty()));
+            }
+            if self.done {
+                return Ok((Bytes::new(), true));
+            }
+            let Some(body) = self.body.as_mut() else {
+                return Err(Errno::HttpReadBody);
+            };
+            match body.frame().await {
+                None => self.done = true,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.received += data.len() as u64;
+                        if self.received > self.limit {
+                            self.too_large = true;
+                            self.close();
+                            return Err(Errno::HttpReadBody);
+                        }
+                        self.pending = data;
+                    }
+                    self.done = body.is_end_stream();
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "reading request body failed");
+                    self.close();
+                    return Err(Errno::HttpReadBody);
+                }
+            }
+        }
+    }
+
+    /// Drops the rest of the body; later reads report end of body.
+    pub fn close(&mut self) {
+        self.body = None;
+        self.pending = Bytes::new();
+        self.done = true;
+    }
+}
+
+type FrameSender = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
+
+/// Frames in flight between a flushing guest and a slow client.
+const STREAM_FRAMES: usize = 16;
+
+/// Builds the response: buffered until a flush, streamed after.
+pub struct ResponseWriter {
+    status: StatusCode,
+    headers: HeaderMap,
+    buffer: BytesMut,
+    written: u64,
+    limit: u64,
+    on_flush: Option<oneshot::Sender<Response<ResponseBody>>>,
+    stream: Option<StreamSender>,
+}
+
+impl ResponseWriter {
+    fn new(limit: u64, on_flush: oneshot::Sender<Response<ResponseBody>>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            buffer: BytesMut::new(),
+            written: 0,
+            limit,
+            on_flush: Some(on_flush),
+            stream: None,
+        }
+    }
+
+    fn flushed(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Sets the status; ignored (with a log line) once the head has been sent.
+    pub fn set_status(&mut self, code: u32) -> Result<(), Errno> {
+        let status = u16::try_from(code)
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or(Errno::HttpWrite)?;
+        if self.flushed() {
+            tracing::debug!(code, "status set after flush is ignored");
+        }
+        self.status = status;
+        Ok(())
+    }
+
+    /// Adds a response header (a second value for the same name is kept too).
+    pub fn add_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), Errno> {
+        let name = HeaderName::from_bytes(name).map_err(|_| Errno::HttpWrite)?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| Errno::HttpWrite)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// Redirects to `url` with `code` (a 3xx).
+    pub fn redirect(&mut self, url: &[u8], code: u32) -> Result<(), Errno> {
+        if !(300..400).contains(&code) {
+            return Err(Errno::HttpWrite);
+        }
+        let location = HeaderValue::from_bytes(url).map_err(|_| Errno::HttpWrite)?;
+        self.headers.insert(LOCATION, location);
+        self.set_status(code)
+    }
+
+    /// Appends to the body.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Errno> {
+        let total = self.written + data.len() as u64;
+        if total > self.limit {
+            tracing::warn!(
+                limit = self.limit,
+                "response body limit reached; write refused"
+            );
+            return Err(Errno::HttpWrite);
+        }
+        self.written = total;
+        self.buffer.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Sends the head (on the first flush) and what was written so far.
+    pub async fn flush(&mut self) -> Result<(), Errno> {
+        if let Some(on_flush) = self.on_flush.take() {
+            let (tx, rx) = mpsc::channel(STREAM_FRAMES);
+            let body = StreamBody::new(tokio_stream_from(rx)).boxed_unsync();
+            let mut response = Response::new(body);
+            *response.status_mut() = self.status;
+            *response.headers_mut() = std::mem::take(&mut self.headers);
+            // The receiver is gone only if the client hung up; the guest carries on.
+            let _ = on_flush.send(response);
+            self.stream = Some(StreamSender {
+                tx,
+                finished: false,
+            });
+        }
+        let chunk = self.buffer.split().freeze();
+        match self.stream.as_mut() {
+            Some(stream) if !chunk.is_empty() => stream.send(chunk).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Completes the exchange after the function returned: the whole response if
+    /// nothing was flushed, else `None` after the last bytes were streamed.
+    pub async fn finish(mut self) -> Option<Response<ResponseBody>> {
+        if self.flushed() {
+            // A failed send means the client left; nothing more to do.
+            let _ = self.flush().await;
+            if let Some(stream) = self.stream.as_mut() {
+                stream.finished = true;
+            }
+            return None;
+        }
+        let body = Full::new(self.buffer.freeze())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        Some(response)
+    }
+}
+
+/// The sending half of a streamed body. Dropped before `finished` (the guest
+/// trapped or timed out after flushing), it ends the body with an error so the
+/// client sees a broken response instead of a silently truncated one.
+struct StreamSender {
+    tx: FrameSender,
+    finished: bool,
+}
+
+impl StreamSender {
+    async fn send(&mut self, chunk: Bytes) -> Result<(), Errno> {
+        self.tx
+            .send(Ok(Frame::data(chunk)))
+            .await
+            .map_err(|_| Errno::HttpWrite)
+    }
+}
+
+impl Drop for StreamSender {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self
+                .tx
+                .try_send(Err("function failed after flushing its response".into()));
+        }
+    }
+}
+
+/// Adapts an mpsc receiver to the `Stream` that `StreamBody` wants.
+fn tokio_stream_from(
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> + Send {
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream(mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
+
+impl futures_core::Stream for ReceiverStream {
+    type Item = Result<Frame<Bytes>, BoxError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_header_names_match_go() {
+        assert_eq!(canonical_header("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(canonical_header("host"), "Host");
+    }
+}

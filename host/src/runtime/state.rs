@@ -1,0 +1,67 @@
+//! The data each Store carries: one event, its WASI context and its limits.
+
+use super::http_event::HttpEvent;
+use super::limits::MemoryLimiter;
+use crate::abi::errno::Errno;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::Memory;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// Taubyte's event type numbers, as `getEventType` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EventType {
+    Undefined = 0,
+    Http = 1,
+    PubSub = 2,
+}
+
+/// The event a guest is called with.
+pub enum EventData {
+    Http(Box<HttpEvent>),
+}
+
+impl EventData {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventData::Http(_) => EventType::Http,
+        }
+    }
+}
+
+/// Store data for one invocation. A fresh one is made per event and dropped after.
+pub struct HostState {
+    pub wasi: WasiP1Ctx,
+    pub limiter: MemoryLimiter,
+    /// The guest's exported memory, found once after instantiation.
+    pub memory: Option<Memory>,
+    /// The id the guest was called with; any other id is `EventNotFound`.
+    pub event_id: u32,
+    pub event: EventData,
+    /// The function's name, for log lines.
+    pub function: Arc<str>,
+    /// When the invocation must end (`execution.timeout`).
+    pub deadline: Instant,
+}
+
+impl HostState {
+    /// The HTTP event `id`, or the errno a guest gets for a wrong id or event type.
+    pub fn http(&mut self, id: i32) -> Result<&mut HttpEvent, Errno> {
+        if id as u32 != self.event_id {
+            return Err(Errno::EventNotFound);
+        }
+        match &mut self.event {
+            EventData::Http(http) => Ok(http),
+        }
+    }
+
+    /// The type of event `id` (`Undefined` for an unknown id).
+    pub fn event_type(&self, id: i32) -> EventType {
+        if id as u32 == self.event_id {
+            self.event.event_type()
+        } else {
+            EventType::Undefined
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! One HTTP request: route it, run the function, answer.
+
+use super::router::RouteMatch;
+use super::App;
+use crate::runtime::http_event::{HttpEvent, ResponseBody};
+use crate::runtime::invoke::InvokeError;
+use crate::runtime::state::EventData;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Header naming why Wisp, not the function, produced an error response.
+pub const WISP_ERROR_HEADER: &str = "x-wisp-error";
+
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let target = app
+        .router
+        .find(req.method().as_str(), host, req.uri().path());
+    let response = match target {
+        RouteMatch::Found(index) => invoke(app, index, req).await,
+        RouteMatch::NotFound => text(
+            StatusCode::NOT_FOUND,
+            format!("no function serves {}\n", req.uri().path()),
+        ),
+        RouteMatch::MethodNotAllowed(allow) => {
+            let mut response = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} {} is not served; allowed: {}\n",
+                    req.method(),
+                    req.uri().path(),
+                    allow.join(", ")
+                ),
+            );
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            response
+        }
+    };
+    Ok(response)
+}
+
+async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response<ResponseBody> {
+    let limit = app.config.http.max_request_body;
+    if req.body().size_hint().lower() > limit {
+        return too_large(limit);
+    }
+    let function = app.functions[index].clone();
+    let (parts, body) = req.into_parts();
+    let (flush_tx, flush_rx) = oneshot::channel();
+    let event = HttpEvent::new(
+        &parts,
+        body.map_err(Into::into).boxed_unsync(),
+        app.config.http,
+        flush_tx,
+    );
+
+    // The invocation runs in its own task: after a flush the response head goes out
+    // while the guest keeps writing.
+    let task = tokio::spawn(async move {
+        let name = function.name.clone();
+        match app
+            .runtime
+            .invoke(&function, EventData::Http(Box::new(event)))
+            .await
+        {
+            Ok(EventData::Http(http)) => {
+                if http.body.too_large {
+                    tracing::warn!(function = %name, limit, "request body over the limit");
+                    return Some(too_large(limit));
+                }
+                http.response.finish().await
+            }
+            Err(error) => {
+                tracing::error!(function = %name, path = %parts.uri.path(), %error, "function failed");
+                Some(failure(&name, &error))
+            }
+        }
+    });
+
+    tokio::select! {
+        biased;
+        Ok(streamed) = flush_rx => streamed,
+        joined = task => match joined {
+            Ok(Some(response)) => response,
+            // `None` comes only after a flush, which the first branch took.
+            Ok(None) => text(StatusCode::INTERNAL_SERVER_ERROR, "response lost\n".into()),
+            Err(error) => {
+                tracing::error!(%error, "invocation task panicked");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
+            }
+        },
+    }
+}
+
+/// The short answer a client gets when a function fails; the details are logged.
+fn failure(function: &str, error: &InvokeError) -> Response<ResponseBody> {
+    let (status, kind, message) = match error {
+        InvokeError::Trap(_) | InvokeError::Exit(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "trap",
+            format!("function `{function}` failed\n"),
+        ),
+        InvokeError::Deadline(timeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("function `{function}` timed out after {timeout:?}\n"),
+        ),
+        InvokeError::MemoryLimit(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "memory",
+            format!("function `{function}` exceeded its memory limit\n"),
+        ),
+        InvokeError::Instantiate(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many concurrent invocations; retry shortly\n".to_owned(),
+        ),
+    };
+    let mut response = text(status, message);
+    response
+        .headers_mut()
+        .insert(WISP_ERROR_HEADER, HeaderValue::from_static(kind));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn too_large(limit: u64) -> Response<ResponseBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body exceeds the limit of {limit} bytes\n"),
+    )
+}
+
+fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

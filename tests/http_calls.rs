@@ -1,0 +1,135 @@
+//! One end-to-end test per HTTP host call, through the `abi` test guest.
+
+use bytes::Bytes;
+use hyper::Method;
+use wisp_e2e::{test_wasm, Project, Server};
+
+/// A server with every export of the `abi` guest on `/<export>`.
+async fn abi_server() -> (Project, Server) {
+    let wasm = test_wasm("abi");
+    let p = Project::new();
+    for (export, method) in [
+        ("info", "GET"),
+        ("query", "GET"),
+        ("headers", "GET"),
+        ("body", "POST"),
+        ("redirect", "GET"),
+        ("flush", "GET"),
+        ("code", "GET"),
+        ("events", "GET"),
+    ] {
+        p.http_function(export, method, &format!("/{export}"), export, &wasm);
+    }
+    let server = Server::start(p.path()).await;
+    (p, server)
+}
+
+#[tokio::test]
+async fn method_host_path_and_user_agent() {
+    let (_p, server) = abi_server().await;
+    let reply = server
+        .send(Method::GET, "/info", &[("User-Agent", "wisp-test/1.0")], Bytes::new())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.text(),
+        format!("method=GET\nhost={}\npath=/info\nua=wisp-test/1.0\n", server.addr)
+    );
+}
+
+#[tokio::test]
+async fn query_values_and_names() {
+    let (_p, server) = abi_server().await;
+    let reply = server.get("/query?b=2&a=hello+world&c=%2Fx").await;
+    assert_eq!(reply.text(), "a=hello world\nb=2\nc=/x\nmissing=ok:\n");
+}
+
+#[tokio::test]
+async fn request_headers_and_response_headers() {
+    let (_p, server) = abi_server().await;
+    let reply = server
+        .send(Method::GET, "/headers", &[("X-Test", "value 1")], Bytes::new())
+        .await;
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    assert!(text.contains("\nx-test\n"), "{text}");
+    assert!(text.contains("host\n"), "{text}");
+    assert!(text.ends_with("x-test=value 1\n"), "{text}");
+    assert_eq!(reply.header("x-reply"), Some("yes"));
+    let multi: Vec<&str> = reply
+        .headers
+        .get_all("x-multi")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert_eq!(multi, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn body_is_read_in_small_chunks_to_the_end() {
+    let (_p, server) = abi_server().await;
+    let body = "the quick brown fox jumps over the lazy dog".repeat(100);
+    let reply = server.post("/body", body.clone()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), format!("len={}\n{body}", body.len()));
+    // An empty body reads as EOF at once.
+    assert_eq!(server.post("/body", "").await.text(), "len=0\n");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let wasm = test_wasm("abi");
+    let p = Project::new();
+    p.http_function("body", "POST", "/body", "body", &wasm);
+    let mut config = wisp::server::ServerConfig::default();
+    config.http.max_request_body = 1000;
+    let server = Server::start_with(p.path(), config).await;
+    assert_eq!(server.post("/body", vec![b'x'; 1000]).await.status, 200);
+    let reply = server.post("/body", vec![b'x'; 1001]).await;
+    assert_eq!(reply.status, 413);
+    assert!(reply.text().contains("limit of 1000 bytes"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn redirects_temporary_permanent_and_custom() {
+    let (_p, server) = abi_server().await;
+    for (kind, status) in [("temporary", 307), ("permanent", 308), ("301", 301)] {
+        let reply = server.get(&format!("/redirect?kind={kind}")).await;
+        assert_eq!(reply.status, status, "{kind}");
+        assert_eq!(reply.header("location"), Some("/target"));
+    }
+}
+
+#[tokio::test]
+async fn flush_streams_the_head_and_all_parts() {
+    let (_p, server) = abi_server().await;
+    let reply = server.get("/flush").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "part1part2");
+    // A flushed response is streamed, not sent with a precomputed length.
+    assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
+}
+
+#[tokio::test]
+async fn return_code_sets_the_status() {
+    let (_p, server) = abi_server().await;
+    let reply = server.get("/code?code=418").await;
+    assert_eq!(reply.status, 418);
+    assert_eq!(reply.text(), "code");
+}
+
+#[tokio::test]
+async fn event_type_is_http() {
+    let (_p, server) = abi_server().await;
+    assert_eq!(server.get("/events").await.text(), "type=1\nhttp=ok\npubsub=err\n");
+}
+
+#[tokio::test]
+async fn keep_alive_serves_many_requests_on_one_connection() {
+    let (_p, server) = abi_server().await;
+    // The client pools one connection per host; sequential requests reuse it.
+    for i in 0..20 {
+        let reply = server.get(&format!("/code?code={}", 200 + i)).await;
+        assert_eq!(reply.status.as_u16(), 200 + i);
+    }
+}

@@ -1,0 +1,220 @@
+//! Test harness: guests built from source, throwaway projects, a real server on
+//! 127.0.0.1:0 and a real HTTP client.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use wisp::load::LoadOptions;
+use wisp::runtime::cache::ModuleCache;
+use wisp::server::{App, ServerConfig};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// Compiled modules shared by every test run, kept under target/.
+fn cache() -> ModuleCache {
+    ModuleCache::in_dir(repo().join("target").join("wisp-test-cache"))
+}
+
+/// The wasm artifacts of a guest workspace, built once per test process.
+fn built(workspace: &'static str) -> &'static HashMap<String, PathBuf> {
+    static SAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    static TEST_GUESTS: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let cell = match workspace {
+        "sample-functions" => &SAMPLES,
+        _ => &TEST_GUESTS,
+    };
+    cell.get_or_init(|| {
+        wisp::builder::ensure_target(wisp::builder::GUEST_TARGET).expect("adding the wasm target");
+        wisp::builder::build_crate(&repo().join(workspace)).expect("building guests")
+    })
+}
+
+/// A sample guest (`sample-functions/<name>`).
+pub fn sample_wasm(name: &str) -> PathBuf {
+    lookup(built("sample-functions"), name)
+}
+
+/// A test-only guest (`tests/guests/<name>`).
+pub fn test_wasm(name: &str) -> PathBuf {
+    lookup(built("tests/guests"), name)
+}
+
+fn lookup(artifacts: &HashMap<String, PathBuf>, name: &str) -> PathBuf {
+    artifacts
+        .get(name)
+        .unwrap_or_else(|| panic!("no guest `{name}` was built; have {:?}", artifacts.keys()))
+        .clone()
+}
+
+/// A throwaway project folder.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("creating a temp dir");
+        std::fs::write(dir.path().join("config.yaml"), "id: test-project\nname: test\n").expect("writing config.yaml");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `rel` (creating folders) with `contents`.
+    pub fn file(&self, rel: &str, contents: &str) -> &Self {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("creating folders");
+        std::fs::write(path, contents).expect("writing a project file");
+        self
+    }
+
+    /// Copies a wasm (or any) file to `artifacts/<name>.wasm`.
+    pub fn artifact(&self, name: &str, wasm: &Path) -> &Self {
+        let dest = self.path().join("artifacts").join(format!("{name}.wasm"));
+        std::fs::create_dir_all(dest.parent().expect("artifacts/")).expect("creating artifacts/");
+        std::fs::copy(wasm, dest).expect("copying a wasm file");
+        self
+    }
+
+    /// Adds an HTTP function `name` calling export `call` of `artifacts/<name>.wasm`,
+    /// with a 5 s timeout and 64 MB of memory.
+    pub fn http_function(&self, name: &str, method: &str, path: &str, call: &str, wasm: &Path) -> &Self {
+        self.http_function_limited(name, method, path, call, wasm, "5s", "64MB")
+    }
+
+    /// Like [`Self::http_function`], with the given `execution.timeout` and `memory`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn http_function_limited(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        call: &str,
+        wasm: &Path,
+        timeout: &str,
+        memory: &str,
+    ) -> &Self {
+        let yaml = format!(
+            "description: test function\nsource: .\ntrigger:\n  type: https\n  method: {method}\n  paths:\n    - {path}\nexecution:\n  timeout: {timeout}\n  memory: {memory}\n  call: {call}\n"
+        );
+        self.file(&format!("functions/{name}.yaml"), &yaml);
+        self.artifact(name, wasm)
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A Wisp server running in this process on 127.0.0.1:0.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Server {
+    /// Loads `project` (panicking with the problems if it is invalid) and serves it.
+    pub async fn start(project: &Path) -> Self {
+        Self::start_with(project, ServerConfig::default()).await
+    }
+
+    pub async fn start_with(project: &Path, config: ServerConfig) -> Self {
+        let options = LoadOptions {
+            max_instances: 64,
+            cache: cache(),
+        };
+        let loaded = match wisp::load::load(project, &options) {
+            Ok(loaded) => loaded,
+            Err(error) => panic!("project {} did not load:\n{error}", project.display()),
+        };
+        let app = Arc::new(App {
+            runtime: loaded.runtime,
+            router: loaded.router,
+            functions: loaded.functions,
+            config,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            wisp::server::run(listener, app, shutdown).await.expect("server failed");
+        });
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            addr,
+            shutdown: Some(tx),
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> Reply {
+        self.send(Method::POST, path, &[], body.into()).await
+    }
+
+    /// Sends one request and reads the whole response.
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+        let mut req = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body)).expect("a valid request");
+        let response = self.client.request(req).await.expect("the server answered");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("reading the response body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Modules checked before serving, and host calls at the ABI edge, on small WAT guests.
+
+use wisp_e2e::{Project, Server};
+
+/// Writes a WAT module as a real binary wasm file and returns its path.
+fn wasm(project: &Project, name: &str, wat: &str) -> std::path::PathBuf {
+    let bytes = wat::parse_str(wat).expect("valid WAT");
+    let path = project.path().join(format!("{name}.bin"));
+    std::fs::write(&path, bytes).expect("writing wasm");
+    path
+}
+
+/// Load errors, as `wisp check` would print them.
+fn problems(project: &Project) -> String {
+    let options = wisp::load::LoadOptions {
+        max_instances: 4,
+        cache: wisp::runtime::cache::ModuleCache::disabled(),
+    };
+    match wisp::load::load(project.path(), &options) {
+        Ok(_) => panic!("the project loaded, but problems were expected"),
+        Err(error) => error.to_string(),
+    }
+}
+
+const WRITE_IMPORT: &str = r#"(import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))"#;
+
+#[tokio::test]
+async fn go_style_export_returning_i32_is_served() {
+    let p = Project::new();
+    let w = wasm(
+        &p,
+        "go",
+        &format!(
+            r#"(module {WRITE_IMPORT}
+                (memory (export "memory") 1)
+                (data (i32.const 16) "go-style")
+                (func (export "handler") (param $id i32) (result i32)
+                    (drop (call $write (local.get $id) (i32.const 16) (i32.const 8) (i32.const 64)))
+                    (i32.const 1)))"#
+        ),
+    );
+    p.http_function("go", "GET", "/go", "handler", &w);
+    let server = Server::start(p.path()).await;
+    let reply = server.get("/go").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "go-style");
+}
+
+#[tokio::test]
+async fn reactor_initialize_runs_before_each_call() {
+    let p = Project::new();
+    let w = wasm(
+        &p,
+        "reactor",
+        &format!(
+            r#"(module {WRITE_IMPORT}
+                (memory (export "memory") 1)
+                (global $ready (mut i32) (i32.const 0))
+                (data (i32.const 16) "ready!not ready")
+                (func (export "_initialize") (global.set $ready (i32.const 1)))
+                (func (export "handler") (param $id i32)
+                    (if (global.get $ready)
+                        (then (drop (call $write (local.get $id) (i32.const 16) (i32.const 6) (i32.const 64))))
+                        (else (drop (call $write (local.get $id) (i32.const 22) (i32.const 9) (i32.const 64)))))))"#
+        ),
+    );
+    p.http_function("reactor", "GET", "/r", "handler", &w);
+    let server = Server::start(p.path()).await;
+    assert_eq!(server.get("/r").await.text(), "ready!");
+}
+
+#[tokio::test]
+async fn wild_pointers_get_errnos_and_the_host_keeps_serving() {
+    let p = Project::new();
+    // Writes, as the body, the errno from: a write past memory (3), a null written-
+    // pointer (4), a wrong event id (1); each errno as one ASCII digit.
+    let w = wasm(
+        &p,
+        "wild",
+        &format!(
+            r#"(module {WRITE_IMPORT}
+                (memory (export "memory") 1)
+                (func $digit (param $id i32) (param $errno i32)
+                    (i32.store8 (i32.const 100) (i32.add (i32.const 48) (local.get $errno)))
+                    (drop (call $write (local.get $id) (i32.const 100) (i32.const 1) (i32.const 200))))
+                (func (export "handler") (param $id i32)
+                    (call $digit (local.get $id)
+                        (call $write (local.get $id) (i32.const 65530) (i32.const 100) (i32.const 200)))
+                    (call $digit (local.get $id)
+                        (call $write (local.get $id) (i32.const 16) (i32.const 1) (i32.const 0)))
+                    (call $digit (local.get $id)
+                        (call $write (i32.add (local.get $id) (i32.const 7)) (i32.const 16) (i32.const 1) (i32.const 200)))))"#
+        ),
+    );
+    p.http_function("wild", "GET", "/wild", "handler", &w);
+    let server = Server::start(p.path()).await;
+    let reply = server.get("/wild").await;
+    assert_eq!(reply.status, 200);
+    // Pointers are checked before anything is written: the failed calls added nothing.
+    assert_eq!(reply.text(), "341");
+}
+
+#[tokio::test]
+async fn a_bad_out_pointer_to_get_event_type_traps_only_that_instance() {
+    let p = Project::new();
+    let w = wasm(
+        &p,
+        "evtype",
+        r#"(module
+            (import "taubyte/sdk" "getEventType" (func $type (param i32 i32)))
+            (memory (export "memory") 1)
+            (func (export "handler") (param $id i32)
+                (call $type (local.get $id) (i32.const -4))))"#,
+    );
+    let ok = wasm(
+        &p,
+        "ok",
+        &format!(
+            r#"(module {WRITE_IMPORT} (memory (export "memory") 1) (data (i32.const 8) "ok")
+                (func (export "handler") (param $id i32)
+                    (drop (call $write (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#
+        ),
+    );
+    p.http_function("evtype", "GET", "/evtype", "handler", &w);
+    p.http_function("ok", "GET", "/ok", "handler", &ok);
+    let server = Server::start(p.path()).await;
+    let reply = server.get("/evtype").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("x-wisp-error"), Some("trap"));
+    assert_eq!(server.get("/ok").await.text(), "ok");
+}
+
+#[test]
+fn an_export_with_the_wrong_signature_is_refused() {
+    let p = Project::new();
+    let w = wasm(&p, "sig", r#"(module (func (export "handler") (param i32 i32)))"#);
+    p.http_function("sig", "GET", "/sig", "handler", &w);
+    let out = problems(&p);
+    assert!(out.contains("functions/sig.yaml"), "{out}");
+    assert!(out.contains("execution.call"), "{out}");
+    assert!(out.contains("expected (i32) -> i32 or (i32) -> ()"), "{out}");
+}
+
+#[test]
+fn a_missing_export_is_refused_with_the_exports_listed() {
+    let p = Project::new();
+    let w = wasm(&p, "miss", r#"(module (func (export "other") (param i32)))"#);
+    p.http_function("miss", "GET", "/miss", "handler", &w);
+    let out = problems(&p);
+    assert!(out.contains("no export `handler`; it exports `other`"), "{out}");
+}
+
+#[test]
+fn invalid_truncated_and_missing_wasm_files_are_refused() {
+    let p = Project::new();
+    let good = wat::parse_str(r#"(module (func (export "h") (param i32)))"#).expect("valid WAT");
+    let garbage = p.path().join("garbage.bin");
+    std::fs::write(&garbage, b"this is not wasm").expect("write");
+    let truncated = p.path().join("truncated.bin");
+    std::fs::write(&truncated, &good[..good.len() - 3]).expect("write");
+    p.http_function("garbage", "GET", "/a", "h", &garbage);
+    p.http_function("truncated", "GET", "/b", "h", &truncated);
+    p.http_function("missing", "GET", "/c", "h", &garbage);
+    std::fs::remove_file(p.path().join("artifacts/missing.wasm")).expect("remove");
+    let out = problems(&p);
+    assert!(out.contains("artifacts/garbage.wasm is not a valid wasm module"), "{out}");
+    assert!(out.contains("artifacts/truncated.wasm is not a valid wasm module"), "{out}");
+    assert!(out.contains("cannot read wasm file artifacts/missing.wasm"), "{out}");
+    assert!(out.contains("3 errors"), "{out}");
+}
+
+#[test]
+fn an_unknown_import_is_refused_at_load() {
+    let p = Project::new();
+    let w = wasm(
+        &p,
+        "imp",
+        r#"(module (import "taubyte/sdk" "noSuchCall" (func (param i32))) (func (export "h") (param i32)))"#,
+    );
+    p.http_function("imp", "GET", "/imp", "h", &w);
+    let out = problems(&p);
+    assert!(out.contains("cannot link the module"), "{out}");
+    assert!(out.contains("noSuchCall"), "{out}");
+}
+
+#[test]
+fn a_module_needing_more_memory_than_allowed_is_refused() {
+    let p = Project::new();
+    // 32 pages = 2 MiB minimum against a 1 MB limit.
+    let w = wasm(&p, "big", r#"(module (memory (export "memory") 32) (func (export "h") (param i32)))"#);
+    p.http_function_limited("big", "GET", "/big", "h", &w, "5s", "1MB");
+    let out = problems(&p);
+    assert!(out.contains("execution.memory"), "{out}");
+    assert!(out.contains("needs at least 2097152 bytes"), "{out}");
+}
