@@ -20,5 +20,8 @@ async fn taubyte_sdk_guest_reads_query_headers_body_and_sets_code() {
         .await;
     assert_eq!(reply.status, 201);
     assert_eq!(reply.header("x-compat"), Some("taubyte"));
-    assert_eq!(reply.text(), "hello taubyte; x-test=from-test; body=payload bytes");
+    assert_eq!(
+        reply.text(),
+        "hello taubyte; x-test=from-test; body=payload bytes"
+    );
 }

@@ -7,8 +7,26 @@ use wisp_e2e::{test_wasm, Project, Server};
 async fn faults_server(timeout: &str, memory: &str) -> (Project, Server) {
     let wasm = test_wasm("faults");
     let p = Project::new();
-    for export in ["ok", "trap", "spin", "grow", "deep", "badptr", "sleepy", "status_after_write", "fail"] {
-        p.http_function_limited(export, "GET", &format!("/{export}"), export, &wasm, timeout, memory);
+    for export in [
+        "ok",
+        "trap",
+        "spin",
+        "grow",
+        "deep",
+        "badptr",
+        "sleepy",
+        "status_after_write",
+        "fail",
+    ] {
+        p.http_function_limited(
+            export,
+            "GET",
+            &format!("/{export}"),
+            export,
+            &wasm,
+            timeout,
+            memory,
+        );
     }
     let server = Server::start(p.path()).await;
     (p, server)
@@ -38,7 +56,10 @@ async fn an_endless_loop_is_a_504_within_the_timeout() {
     let took = started.elapsed();
     assert_eq!(reply.status, 504);
     assert_eq!(reply.header("x-wisp-error"), Some("timeout"));
-    assert!(took >= Duration::from_millis(500), "answered before the deadline: {took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "answered before the deadline: {took:?}"
+    );
     assert!(took < Duration::from_secs(3), "deadline overshot: {took:?}");
     assert_still_serving(&server).await;
 }

@@ -28,12 +28,20 @@ async fn abi_server() -> (Project, Server) {
 async fn method_host_path_and_user_agent() {
     let (_p, server) = abi_server().await;
     let reply = server
-        .send(Method::GET, "/info", &[("User-Agent", "wisp-test/1.0")], Bytes::new())
+        .send(
+            Method::GET,
+            "/info",
+            &[("User-Agent", "wisp-test/1.0")],
+            Bytes::new(),
+        )
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.text(),
-        format!("method=GET\nhost={}\npath=/info\nua=wisp-test/1.0\n", server.addr)
+        format!(
+            "method=GET\nhost={}\npath=/info\nua=wisp-test/1.0\n",
+            server.addr
+        )
     );
 }
 
@@ -48,7 +56,12 @@ async fn query_values_and_names() {
 async fn request_headers_and_response_headers() {
     let (_p, server) = abi_server().await;
     let reply = server
-        .send(Method::GET, "/headers", &[("X-Test", "value 1")], Bytes::new())
+        .send(
+            Method::GET,
+            "/headers",
+            &[("X-Test", "value 1")],
+            Bytes::new(),
+        )
         .await;
     assert_eq!(reply.status, 200);
     let text = reply.text();
@@ -87,7 +100,11 @@ async fn a_body_over_the_limit_gets_413() {
     assert_eq!(server.post("/body", vec![b'x'; 1000]).await.status, 200);
     let reply = server.post("/body", vec![b'x'; 1001]).await;
     assert_eq!(reply.status, 413);
-    assert!(reply.text().contains("limit of 1000 bytes"), "{}", reply.text());
+    assert!(
+        reply.text().contains("limit of 1000 bytes"),
+        "{}",
+        reply.text()
+    );
 }
 
 #[tokio::test]
@@ -121,7 +138,10 @@ async fn return_code_sets_the_status() {
 #[tokio::test]
 async fn event_type_is_http() {
     let (_p, server) = abi_server().await;
-    assert_eq!(server.get("/events").await.text(), "type=1\nhttp=ok\npubsub=err\n");
+    assert_eq!(
+        server.get("/events").await.text(),
+        "type=1\nhttp=ok\npubsub=err\n"
+    );
 }
 
 #[tokio::test]
@@ -132,4 +152,77 @@ async fn keep_alive_serves_many_requests_on_one_connection() {
         let reply = server.get(&format!("/code?code={}", 200 + i)).await;
         assert_eq!(reply.status.as_u16(), 200 + i);
     }
+}
+
+/// A request body sent in chunks with no Content-Length.
+struct Chunks(std::vec::IntoIter<Bytes>);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .next()
+                .map(|chunk| Ok(hyper::body::Frame::data(chunk))),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_gets_413() {
+    let wasm = test_wasm("abi");
+    let p = Project::new();
+    p.http_function("body", "POST", "/body", "body", &wasm);
+    let mut config = wisp::server::ServerConfig::default();
+    config.http.max_request_body = 1000;
+    let server = Server::start_with(p.path(), config).await;
+
+    // No Content-Length: the limit is found while the guest reads.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Chunks>();
+    let send = |n: usize| {
+        let chunks = vec![Bytes::from(vec![b'y'; 400]); n];
+        let req = hyper::Request::post(server.url("/body"))
+            .body(Chunks(chunks.into_iter()))
+            .expect("request");
+        client.request(req)
+    };
+    assert_eq!(send(2).await.expect("response").status(), 200);
+    assert_eq!(send(4).await.expect("response").status(), 413);
+}
+
+#[tokio::test]
+async fn functions_with_domains_answer_only_their_hosts() {
+    let wasm = test_wasm("abi");
+    let p = Project::new();
+    p.file("domains/main.yaml", "fqdn: api.example.com\n");
+    p.file(
+        "functions/scoped.yaml",
+        "source: .\ntrigger:\n  type: https\n  method: GET\n  paths: [/where]\n  domains: [main]\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: code\n",
+    );
+    p.artifact("scoped", &wasm);
+    let server = Server::start(p.path()).await;
+    let reply = server
+        .send(
+            Method::GET,
+            "/where?code=201",
+            &[("Host", "API.example.com:8080")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    let reply = server
+        .send(
+            Method::GET,
+            "/where?code=201",
+            &[("Host", "other.example.com")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.status, 404);
 }

@@ -24,7 +24,12 @@ async fn ping_answers_pong() {
 async fn echo_returns_method_path_query_header_and_body() {
     let server = sample_server().await;
     let reply = server
-        .send(Method::POST, "/echo?room=a%20b&n=1", &[("X-Echo", "hi")], Bytes::from_static(b"{\"x\":1}"))
+        .send(
+            Method::POST,
+            "/echo?room=a%20b&n=1",
+            &[("X-Echo", "hi")],
+            Bytes::from_static(b"{\"x\":1}"),
+        )
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));

@@ -22,7 +22,8 @@ fn problems(project: &Project) -> String {
     }
 }
 
-const WRITE_IMPORT: &str = r#"(import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))"#;
+const WRITE_IMPORT: &str =
+    r#"(import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))"#;
 
 #[tokio::test]
 async fn go_style_export_returning_i32_is_served() {
@@ -133,21 +134,35 @@ async fn a_bad_out_pointer_to_get_event_type_traps_only_that_instance() {
 #[test]
 fn an_export_with_the_wrong_signature_is_refused() {
     let p = Project::new();
-    let w = wasm(&p, "sig", r#"(module (func (export "handler") (param i32 i32)))"#);
+    let w = wasm(
+        &p,
+        "sig",
+        r#"(module (func (export "handler") (param i32 i32)))"#,
+    );
     p.http_function("sig", "GET", "/sig", "handler", &w);
     let out = problems(&p);
     assert!(out.contains("functions/sig.yaml"), "{out}");
     assert!(out.contains("execution.call"), "{out}");
-    assert!(out.contains("expected (i32) -> i32 or (i32) -> ()"), "{out}");
+    assert!(
+        out.contains("expected (i32) -> i32 or (i32) -> ()"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_missing_export_is_refused_with_the_exports_listed() {
     let p = Project::new();
-    let w = wasm(&p, "miss", r#"(module (func (export "other") (param i32)))"#);
+    let w = wasm(
+        &p,
+        "miss",
+        r#"(module (func (export "other") (param i32)))"#,
+    );
     p.http_function("miss", "GET", "/miss", "handler", &w);
     let out = problems(&p);
-    assert!(out.contains("no export `handler`; it exports `other`"), "{out}");
+    assert!(
+        out.contains("no export `handler`; it exports `other`"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -163,9 +178,18 @@ fn invalid_truncated_and_missing_wasm_files_are_refused() {
     p.http_function("missing", "GET", "/c", "h", &garbage);
     std::fs::remove_file(p.path().join("artifacts/missing.wasm")).expect("remove");
     let out = problems(&p);
-    assert!(out.contains("artifacts/garbage.wasm is not a valid wasm module"), "{out}");
-    assert!(out.contains("artifacts/truncated.wasm is not a valid wasm module"), "{out}");
-    assert!(out.contains("cannot read wasm file artifacts/missing.wasm"), "{out}");
+    assert!(
+        out.contains("artifacts/garbage.wasm is not a valid wasm module"),
+        "{out}"
+    );
+    assert!(
+        out.contains("artifacts/truncated.wasm is not a valid wasm module"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cannot read wasm file artifacts/missing.wasm"),
+        "{out}"
+    );
     assert!(out.contains("3 errors"), "{out}");
 }
 
@@ -187,7 +211,11 @@ fn an_unknown_import_is_refused_at_load() {
 fn a_module_needing_more_memory_than_allowed_is_refused() {
     let p = Project::new();
     // 32 pages = 2 MiB minimum against a 1 MB limit.
-    let w = wasm(&p, "big", r#"(module (memory (export "memory") 32) (func (export "h") (param i32)))"#);
+    let w = wasm(
+        &p,
+        "big",
+        r#"(module (memory (export "memory") 32) (func (export "h") (param i32)))"#,
+    );
     p.http_function_limited("big", "GET", "/big", "h", &w, "5s", "1MB");
     let out = problems(&p);
     assert!(out.contains("execution.memory"), "{out}");

@@ -16,7 +16,10 @@ use wisp::server::{App, ServerConfig};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// Compiled modules shared by every test run, kept under target/.
@@ -63,7 +66,11 @@ pub struct Project {
 impl Project {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("creating a temp dir");
-        std::fs::write(dir.path().join("config.yaml"), "id: test-project\nname: test\n").expect("writing config.yaml");
+        std::fs::write(
+            dir.path().join("config.yaml"),
+            "id: test-project\nname: test\n",
+        )
+        .expect("writing config.yaml");
         Self { dir }
     }
 
@@ -74,7 +81,8 @@ impl Project {
     /// Writes `rel` (creating folders) with `contents`.
     pub fn file(&self, rel: &str, contents: &str) -> &Self {
         let path = self.path().join(rel);
-        std::fs::create_dir_all(path.parent().expect("a file has a parent")).expect("creating folders");
+        std::fs::create_dir_all(path.parent().expect("a file has a parent"))
+            .expect("creating folders");
         std::fs::write(path, contents).expect("writing a project file");
         self
     }
@@ -89,7 +97,14 @@ impl Project {
 
     /// Adds an HTTP function `name` calling export `call` of `artifacts/<name>.wasm`,
     /// with a 5 s timeout and 64 MB of memory.
-    pub fn http_function(&self, name: &str, method: &str, path: &str, call: &str, wasm: &Path) -> &Self {
+    pub fn http_function(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        call: &str,
+        wasm: &Path,
+    ) -> &Self {
         self.http_function_limited(name, method, path, call, wasm, "5s", "64MB")
     }
 
@@ -164,14 +179,20 @@ impl Server {
             functions: loaded.functions,
             config,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
             };
-            wisp::server::run(listener, app, shutdown).await.expect("server failed");
+            wisp::server::run(listener, app, shutdown)
+                .await
+                .expect("server failed");
         });
         let client = Client::builder(TokioExecutor::new()).build_http();
         Self {
@@ -194,7 +215,13 @@ impl Server {
     }
 
     /// Sends one request and reads the whole response.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -202,7 +229,11 @@ impl Server {
         let req = req.body(Full::new(body)).expect("a valid request");
         let response = self.client.request(req).await.expect("the server answered");
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("reading the response body").to_bytes();
+        let body = body
+            .collect()
+            .await
+            .expect("reading the response body")
+            .to_bytes();
         Reply {
             status: parts.status,
             headers: parts.headers,

@@ -113,3 +113,56 @@ impl Hasher for Sha256Hasher {
         self.0.update(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_load_comes_from_the_cache_and_a_changed_module_does_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::default();
+        let cache = ModuleCache::in_dir(dir.path());
+        let wasm = wat::parse_str(r#"(module (func (export "f") (param i32)))"#).expect("WAT");
+        let other = wat::parse_str(r#"(module (func (export "g") (param i32)))"#).expect("WAT");
+
+        assert_eq!(
+            cache.load(&engine, &wasm).expect("compile").1,
+            CacheOutcome::Miss
+        );
+        let (module, outcome) = cache.load(&engine, &wasm).expect("load");
+        assert_eq!(outcome, CacheOutcome::Hit);
+        assert!(module.get_export("f").is_some());
+        assert_eq!(
+            cache.load(&engine, &other).expect("compile").1,
+            CacheOutcome::Miss
+        );
+
+        // Another engine configuration never reads this engine's artifacts.
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine2 = Engine::new(&config).expect("engine");
+        assert_eq!(
+            cache.load(&engine2, &wasm).expect("compile").1,
+            CacheOutcome::Miss
+        );
+    }
+
+    #[test]
+    fn a_corrupt_artifact_is_recompiled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::default();
+        let cache = ModuleCache::in_dir(dir.path());
+        let wasm = wat::parse_str(r#"(module (func (export "f") (param i32)))"#).expect("WAT");
+        cache.load(&engine, &wasm).expect("compile");
+        for entry in std::fs::read_dir(dir.path()).expect("cache dir") {
+            std::fs::write(entry.expect("entry").path(), b"garbage").expect("corrupt");
+        }
+        let (_, outcome) = cache.load(&engine, &wasm).expect("recompile");
+        assert_eq!(outcome, CacheOutcome::Miss);
+        assert_eq!(
+            cache.load(&engine, &wasm).expect("load").1,
+            CacheOutcome::Hit
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The `wisp` binary as a user runs it: help, check and serve on broken projects.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wisp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wisp"))
+        .args(args)
+        .env(
+            "WISP_CACHE_DIR",
+            repo().join("target").join("wisp-test-cache"),
+        )
+        .output()
+        .expect("running wisp")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+fn fixture(kind: &str, case: &str) -> PathBuf {
+    repo().join("tests/fixtures/projects").join(kind).join(case)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["build", "--help"],
+    ] {
+        let out = wisp(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let help = text(&out.stdout);
+        assert!(help.contains("Usage: wisp"), "{args:?}: {help}");
+    }
+    let serve = text(&wisp(&["serve", "--help"]).stdout);
+    assert!(
+        serve.contains("--listen <ADDR>") && serve.contains("127.0.0.1:8080"),
+        "{serve}"
+    );
+}
+
+#[test]
+fn check_prints_every_problem_and_fails() {
+    let dir = fixture("invalid", "many_problems");
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).expect("expected.txt");
+    let out = wisp(&["check", dir.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    for line in expected.lines().filter(|l| !l.is_empty()) {
+        assert!(stderr.contains(line), "missing `{line}` in:\n{stderr}");
+    }
+    assert!(
+        stderr.lines().last().is_some_and(|l| l.ends_with("errors")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_with_the_same_messages() {
+    let dir = fixture("invalid", "unknown_field_hint");
+    let dir = dir.to_str().expect("utf-8 path");
+    let check = wisp(&["check", dir]);
+    let serve = wisp(&["serve", dir, "--listen", "127.0.0.1:0"]);
+    assert!(!serve.status.success());
+    assert_eq!(text(&serve.stderr), text(&check.stderr));
+    assert!(
+        text(&serve.stderr).contains("did you mean"),
+        "{}",
+        text(&serve.stderr)
+    );
+}
+
+#[test]
+fn check_reports_a_missing_project_folder() {
+    let out = wisp(&["check", "/definitely/not/a/project"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("project folder /definitely/not/a/project does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn build_then_check_the_sample_project() {
+    let config = repo().join("config");
+    let config = config.to_str().expect("utf-8 path");
+    let build = wisp(&["build", config]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    let check = wisp(&["check", config]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stdout).contains(": ok (2 functions"),
+        "{}",
+        text(&check.stdout)
+    );
+}
