@@ -25,3 +25,44 @@ async fn taubyte_sdk_guest_reads_query_headers_body_and_sets_code() {
         "hello taubyte; x-test=from-test; body=payload bytes"
     );
 }
+
+#[tokio::test]
+async fn taubyte_sdk_guest_subscribes_publishes_and_reads_pubsub_events() {
+    use wisp_e2e::{next_text, ws_path};
+    let wait = std::time::Duration::from_secs(5);
+    let p = Project::new();
+    let wasm = test_wasm("compat");
+    p.file(
+        "messaging/all.yaml",
+        "channel:\n  regex: true\n  match: \".*\"\nbridges:\n  websocket:\n    enable: true\n",
+    );
+    p.http_function("compat_http", "GET", "/pubsub", "compat_pubsub_http", &wasm);
+    p.file(
+        "functions/compat_event.yaml",
+        "source: .\ntrigger:\n  type: pubsub\n  channel: taubyte/news\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: compat_pubsub_event\n",
+    );
+    p.artifact("compat_event", &wasm);
+    let server = Server::start(p.path()).await;
+
+    let mut probe = server.ws(&ws_path("probe-out")).await;
+    let mut watcher = server.ws(&ws_path("room/t")).await;
+    // Subscribe, publish and WebSocket URL through Taubyte's SDK.
+    let reply = server.get("/pubsub?channel=room/t").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), ws_path("room/t"));
+    assert_eq!(
+        next_text(&mut watcher, wait).await.as_deref(),
+        Some("from-taubyte")
+    );
+
+    // A pub/sub event read with Taubyte's SDK, on a channel with a `/` in it.
+    let mut news = server.ws(&ws_path("taubyte/news")).await;
+    use futures_util::SinkExt;
+    news.send(tokio_tungstenite::tungstenite::Message::text("headline"))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_text(&mut probe, wait).await.as_deref(),
+        Some("taubyte-seen:taubyte/news:headline")
+    );
+}

@@ -5,10 +5,13 @@ use hyper::Method;
 use wisp_e2e::{repo, Server};
 
 async fn sample_server() -> Server {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let dir = repo().join("config");
-    let loaded = wisp::project::load(&dir);
-    let project = loaded.project.expect("the sample project is valid");
-    wisp::builder::build_project(&project).expect("building the samples");
+    BUILT.call_once(|| {
+        let loaded = wisp::project::load(&dir);
+        let project = loaded.project.expect("the sample project is valid");
+        wisp::builder::build_project(&project).expect("building the samples");
+    });
     Server::start(&dir).await
 }
 
@@ -49,4 +52,211 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
     let reply = server.get("/echo").await;
     assert_eq!(reply.status, 405);
     assert_eq!(reply.header("allow"), Some("POST"));
+}
+
+/// The sample project's WebSocket path for `channel`.
+fn sample_ws_path(channel: &str) -> String {
+    format!(
+        "ws-{}/{channel}",
+        wisp::messaging::hash::project_hash("QmWispSampleProject", None)
+    )
+}
+
+fn json(reply: &wisp_e2e::Reply) -> serde_json::Value {
+    serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The seed's "Testing Messaging" flow, as written there: curl for a URL, a
+/// WebSocket client on it, curl to publish.
+#[tokio::test]
+async fn the_seed_testing_flow_works_as_written() {
+    let server = sample_server().await;
+    let reply = server.get("/api/websocket?room=test").await;
+    assert_eq!(reply.status, 200);
+    let body = json(&reply);
+    // md5("test") = 098f6bcd4621d373cade4e832627b4f6
+    assert_eq!(body["channel"], "chat-098f6bcd4621d373cade4e832627b4f6");
+    assert_eq!(body["room"], "test");
+    let url = body["websocket_url"].as_str().expect("a URL");
+    assert_eq!(url, sample_ws_path("chat-098f6bcd4621d373cade4e832627b4f6"));
+    let mut ws = server.ws(url).await;
+
+    let message = r#"{"type": "test", "message": "Hello, World!"}"#;
+    let reply = server
+        .send(
+            Method::POST,
+            "/api/publish?channel=chat-098f6bcd4621d373cade4e832627b4f6",
+            &[("Content-Type", "application/json")],
+            Bytes::from_static(message.as_bytes()),
+        )
+        .await;
+    assert_eq!(json(&reply)["status"], "published");
+    assert_eq!(
+        wisp_e2e::next_text(&mut ws, WAIT).await.as_deref(),
+        Some(message)
+    );
+
+    // A missing room is the client's mistake.
+    assert_eq!(server.get("/api/websocket").await.status, 400);
+}
+
+#[tokio::test]
+async fn chat_join_and_send_reach_everyone_in_the_room() {
+    let server = sample_server().await;
+    let join = json(&server.get("/api/chat/join?room=lobby").await);
+    assert_eq!(join["channel"], "chat-room-lobby");
+    let url = join["websocket_url"].as_str().expect("a URL");
+    let mut alice = server.ws(url).await;
+    let mut bob = server.ws(url).await;
+    let reply = server
+        .post(
+            "/api/chat/send?room=lobby",
+            r#"{"user":"alice","text":"hi bob"}"#,
+        )
+        .await;
+    assert_eq!(reply.text(), "Message sent");
+    for ws in [&mut alice, &mut bob] {
+        let text = wisp_e2e::next_text(ws, WAIT).await.expect("a chat message");
+        let message: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(message["user"], "alice");
+        assert_eq!(message["text"], "hi bob");
+        assert!(
+            message["timestamp"]
+                .as_i64()
+                .is_some_and(|t| t > 1_600_000_000),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        server
+            .post("/api/chat/send?room=lobby", "not json")
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn notifications_and_broadcasts_reach_their_channels() {
+    let server = sample_server().await;
+    let mut bob = server.ws(&sample_ws_path("notifications-bob")).await;
+    let mut live = server.ws(&sample_ws_path("live-updates")).await;
+    let reply = server
+        .post(
+            "/api/notify?user=bob",
+            r#"{"title":"Hi","message":"you have mail","type":"info"}"#,
+        )
+        .await;
+    assert_eq!(reply.text(), "Notification sent");
+    let text = wisp_e2e::next_text(&mut bob, WAIT)
+        .await
+        .expect("a notification");
+    let notification: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(notification["title"], "Hi");
+    assert_eq!(notification["message"], "you have mail");
+
+    assert_eq!(
+        server.post("/api/broadcast", "score 3-1").await.text(),
+        "Update broadcasted"
+    );
+    assert_eq!(
+        wisp_e2e::next_text(&mut live, WAIT).await.as_deref(),
+        Some("score 3-1")
+    );
+}
+
+#[tokio::test]
+async fn the_seed_ws_chan_resource_takes_websocket_clients() {
+    let server = sample_server().await;
+    // `/ws/chan` contains slashes: the URL keeps them (ws-<hash>//ws/chan).
+    let mut a = server.ws(&sample_ws_path("/ws/chan")).await;
+    let mut b = server.ws(&sample_ws_path("/ws/chan")).await;
+    use futures_util::SinkExt;
+    a.send(tokio_tungstenite::tungstenite::Message::text(
+        "over the bridge",
+    ))
+    .await
+    .expect("send");
+    assert_eq!(
+        wisp_e2e::next_text(&mut b, WAIT).await.as_deref(),
+        Some("over the bridge")
+    );
+}
+
+#[tokio::test]
+async fn the_chat_page_is_served_at_the_root() {
+    let server = sample_server().await;
+    let reply = server.get("/").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        reply.text().contains("/api/chat/join"),
+        "the page joins rooms through the API"
+    );
+}
+
+/// Log output captured in memory, for checking what guests print.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn handle_pubsub_event_prints_what_it_got_into_the_host_log() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_env_filter("guest=info")
+        .finish();
+    // The only test in this binary that installs a subscriber.
+    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+
+    let server = sample_server().await;
+    for body in [
+        r#"{"type":"chat","user":"alice","text":"hello"}"#,
+        r#"{"type":"notification","title":"t","message":"m"}"#,
+        "not json at all",
+    ] {
+        let reply = server.post("/api/publish?channel=test-channel", body).await;
+        assert_eq!(reply.status, 200);
+    }
+    let expected = [
+        "Chat from alice: hello",
+        "Received raw message: not json at all",
+    ];
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = String::from_utf8_lossy(&logs.0.lock().expect("log buffer")).into_owned();
+        if expected.iter().all(|e| text.contains(e)) {
+            assert!(text.contains("function=handle_pubsub_event"), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "guest output missing from the log:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

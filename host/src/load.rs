@@ -3,6 +3,8 @@
 //! `wisp check` and `wisp serve` share this path, so `serve` refuses to start with
 //! exactly the messages `check` prints.
 
+use crate::messaging::scope::Scopes;
+use crate::messaging::Deployment;
 use crate::project::{self, Diagnostic, Function, Project, Severity, Trigger};
 use crate::runtime::cache::ModuleCache;
 use crate::runtime::engine::EngineSettings;
@@ -23,10 +25,11 @@ pub struct LoadOptions {
 /// A project with every servable function compiled and linked.
 pub struct Loaded {
     pub project: Project,
-    pub runtime: Runtime,
-    /// The HTTP functions, in the order the router refers to them.
-    pub functions: Vec<Arc<GuestFunction>>,
+    pub deployment: Deployment,
+    pub scopes: Scopes,
     pub router: Router,
+    /// Pub/sub triggers to subscribe at start: (function index, channel).
+    pub triggers: Vec<(usize, String)>,
     /// Warnings (errors stop loading).
     pub warnings: Vec<Diagnostic>,
 }
@@ -63,29 +66,49 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         max_instances: options.max_instances,
     };
     let runtime = Runtime::new(&settings, options.cache.clone())?;
+    let scopes = Scopes::from_project(&project);
 
     let mut functions = Vec::new();
     let mut router = Router::default();
+    let mut triggers = Vec::new();
     for function in &project.functions {
-        let Trigger::Http {
-            method,
-            paths,
-            hosts,
-            ..
-        } = &function.trigger
-        else {
-            // Pub/sub triggers arrive with the messaging work; p2p is not served.
-            continue;
+        if matches!(function.trigger, Trigger::P2p { .. }) {
+            continue; // the loader already warned
+        }
+        let scope = scopes.index_of(function.application.as_deref());
+        if let Trigger::PubSub { channel, .. } = &function.trigger {
+            if let Err(error) = scopes.get(scope).check(channel, false) {
+                diagnostics.push(Diagnostic::error(
+                    function.file.clone(),
+                    None,
+                    "trigger.channel",
+                    format!("{error}: add a messaging resource for it, or the function never runs"),
+                ));
+                continue;
+            }
+        }
+        let guest = match load_function(&project, function, &runtime) {
+            Ok(guest) => guest,
+            Err(diagnostic) => {
+                diagnostics.push(diagnostic);
+                continue;
+            }
         };
-        match load_function(&project, function, &runtime) {
-            Ok(guest) => {
-                let index = functions.len();
-                functions.push(Arc::new(guest));
+        let index = functions.len();
+        functions.push((Arc::new(guest), scope));
+        match &function.trigger {
+            Trigger::Http {
+                method,
+                paths,
+                hosts,
+                ..
+            } => {
                 for path in paths {
                     router.add(method, path, hosts, index);
                 }
             }
-            Err(diagnostic) => diagnostics.push(diagnostic),
+            Trigger::PubSub { channel, .. } => triggers.push((index, channel.clone())),
+            Trigger::P2p { .. } => {}
         }
     }
     diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -97,9 +120,10 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
     }
     Ok(Loaded {
         project,
-        runtime,
-        functions,
+        deployment: Deployment::new(runtime, functions),
+        scopes,
         router,
+        triggers,
         warnings: diagnostics,
     })
 }

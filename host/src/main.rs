@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use wisp::load::{LoadOptions, Problems};
+use wisp::messaging::broker::LocalBroker;
 use wisp::runtime::cache::ModuleCache;
 use wisp::server::{App, ServerConfig};
 
@@ -91,8 +92,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime_wasi=warn,wiggle=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -158,17 +160,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut config = ServerConfig::default();
     config.http.max_request_body = args.max_request_body;
-    let app = Arc::new(App {
-        runtime: loaded.runtime,
-        router: loaded.router,
-        functions: loaded.functions,
-        config,
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let app = App::start(loaded, Arc::new(LocalBroker::new()), config);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| {
@@ -182,12 +179,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "wisp: serving {} on http://{addr}",
             args.project.project.display()
         );
+        let functions = &app.hub.deployment().functions;
         for (method, path, host, target) in app.router.routes() {
             let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
-            println!(
-                "  {method:<6} {path}{host} -> {}",
-                app.functions[target].name
-            );
+            println!("  {method:<6} {path}{host} -> {}", functions[target].name);
         }
         wisp::server::run(listener, app, shutdown_signal()).await
     })

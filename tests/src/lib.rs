@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use wisp::load::LoadOptions;
+use wisp::messaging::broker::LocalBroker;
 use wisp::runtime::cache::ModuleCache;
 use wisp::server::{App, ServerConfig};
 
@@ -173,12 +174,7 @@ impl Server {
             Ok(loaded) => loaded,
             Err(error) => panic!("project {} did not load:\n{error}", project.display()),
         };
-        let app = Arc::new(App {
-            runtime: loaded.runtime,
-            router: loaded.router,
-            functions: loaded.functions,
-            config,
-        });
+        let app = App::start(loaded, Arc::new(LocalBroker::new()), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0");
@@ -246,6 +242,57 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// A WebSocket client connection.
+pub type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Server {
+    /// Connects a WebSocket client to `path` (with or without a leading slash).
+    pub async fn ws(&self, path: &str) -> WsClient {
+        self.try_ws(path)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket connection to {path} failed: {e}"))
+    }
+
+    /// Connects, or returns the error (a refused upgrade carries its HTTP status).
+    pub async fn try_ws(
+        &self,
+        path: &str,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        let url = format!("ws://{}/{}", self.addr, path.trim_start_matches('/'));
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map(|(ws, _)| ws)
+    }
+}
+
+/// The WebSocket path of `channel` in the test projects (`config.yaml` id `test-project`).
+pub fn ws_path(channel: &str) -> String {
+    format!(
+        "ws-{}/{channel}",
+        wisp::messaging::hash::project_hash("test-project", None)
+    )
+}
+
+/// The next data frame's text (binary frames as lossy UTF-8), or `None` after `wait`.
+pub async fn next_text(ws: &mut WsClient, wait: std::time::Duration) -> Option<String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        match frame {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Binary(data) => return Some(String::from_utf8_lossy(&data).into_owned()),
+            Message::Close(_) => return None,
+            _ => continue,
         }
     }
 }

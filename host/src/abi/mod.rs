@@ -1,6 +1,7 @@
 //! The host side of the guest ABI: every import a Taubyte guest may use.
 //!
-//! One file per area: [`event`] (`getEventType`), [`http`] (HTTP events), [`env`]
+//! One file per area: [`event`] (`getEventType`), [`http`] (HTTP events),
+//! [`pubsub`] (channels and message events), [`env`]
 //! (Taubyte's `env` module). Names, arities and errno codes follow Taubyte exactly
 //! (see `shared/reference/taubyte-model.md`); this module and [`memory`] are the only
 //! places that touch guest pointers.
@@ -10,6 +11,7 @@ pub mod errno;
 pub mod event;
 pub mod http;
 pub mod memory;
+pub mod pubsub;
 
 use crate::runtime::state::HostState;
 use errno::Errno;
@@ -25,6 +27,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     env::add_to_linker(linker)?;
     event::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
+    pubsub::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use super::function::{ExportShape, GuestFunction, Init};
 use super::guest_log::{GuestLog, Stream};
 use super::limits::{LimitHit, MemoryLimiter};
-use super::state::{EventData, HostState};
+use super::state::{EventData, GuestEnv, HostState};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Extern, Func, Instance, Store, Trap, UpdateDeadline};
@@ -46,6 +46,7 @@ pub async fn invoke(
     engine: &Engine,
     function: &GuestFunction,
     event: EventData,
+    env: GuestEnv,
 ) -> Result<EventData, InvokeError> {
     let deadline = Instant::now() + function.timeout;
     let wasi = WasiCtxBuilder::new()
@@ -61,6 +62,7 @@ pub async fn invoke(
         event,
         function: function.name.clone(),
         deadline,
+        env,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);

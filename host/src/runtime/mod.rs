@@ -21,7 +21,7 @@ use cache::ModuleCache;
 use engine::EngineSettings;
 use function::{FunctionSpec, GuestFunction, WasmProblem};
 use invoke::InvokeError;
-use state::{EventData, HostState};
+use state::{EventData, GuestEnv, HostState};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Linker, Module};
@@ -78,7 +78,8 @@ impl Runtime {
         &self,
         function: &GuestFunction,
         event: EventData,
+        env: GuestEnv,
     ) -> Result<EventData, InvokeError> {
-        invoke::invoke(&self.engine, function, event).await
+        invoke::invoke(&self.engine, function, event, env).await
     }
 }

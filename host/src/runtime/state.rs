@@ -3,6 +3,8 @@
 use super::http_event::HttpEvent;
 use super::limits::MemoryLimiter;
 use crate::abi::errno::Errno;
+use crate::messaging::Hub;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Memory;
@@ -20,14 +22,32 @@ pub enum EventType {
 /// The event a guest is called with.
 pub enum EventData {
     Http(Box<HttpEvent>),
+    PubSub(PubSubEvent),
 }
 
 impl EventData {
     pub fn event_type(&self) -> EventType {
         match self {
             EventData::Http(_) => EventType::Http,
+            EventData::PubSub(_) => EventType::PubSub,
         }
     }
+}
+
+/// A message delivered to a pub/sub function.
+pub struct PubSubEvent {
+    pub channel: Arc<str>,
+    pub data: Bytes,
+}
+
+/// Where a guest's pub/sub calls go: the hub, and who is calling.
+pub struct GuestEnv {
+    pub hub: Arc<Hub>,
+    /// The calling function's index (it subscribes itself, and never receives its
+    /// own publishes).
+    pub function: usize,
+    /// The function's messaging scope.
+    pub scope: usize,
 }
 
 /// Store data for one invocation. A fresh one is made per event and dropped after.
@@ -43,6 +63,7 @@ pub struct HostState {
     pub function: Arc<str>,
     /// When the invocation must end (`execution.timeout`).
     pub deadline: Instant,
+    pub env: GuestEnv,
 }
 
 impl HostState {
@@ -53,6 +74,18 @@ impl HostState {
         }
         match &mut self.event {
             EventData::Http(http) => Ok(http),
+            _ => Err(Errno::EventNotFound),
+        }
+    }
+
+    /// The pub/sub event `id`, or the errno for a wrong id or event type.
+    pub fn pubsub(&self, id: i32) -> Result<&PubSubEvent, Errno> {
+        if id as u32 != self.event_id {
+            return Err(Errno::EventNotFound);
+        }
+        match &self.event {
+            EventData::PubSub(event) => Ok(event),
+            _ => Err(Errno::EventNotFound),
         }
     }
 

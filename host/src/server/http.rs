@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -27,15 +27,15 @@ pub async fn handle(
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("");
+    if req.uri().path().starts_with("/ws-") {
+        return Ok(super::websocket::handle(app, req));
+    }
     let target = app
         .router
         .find(req.method().as_str(), host, req.uri().path());
     let response = match target {
         RouteMatch::Found(index) => invoke(app, index, req).await,
-        RouteMatch::NotFound => text(
-            StatusCode::NOT_FOUND,
-            format!("no function serves {}\n", req.uri().path()),
-        ),
+        RouteMatch::NotFound => not_found(&app, &req).await,
         RouteMatch::MethodNotAllowed(allow) => {
             let mut response = text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -55,12 +55,28 @@ pub async fn handle(
     Ok(response)
 }
 
+/// A public file for GET and HEAD, else 404.
+async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {
+    let path = req.uri().path();
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Some(public) = &app.public {
+            if let Some(response) = super::static_files::serve(public, path).await {
+                return response;
+            }
+        }
+    }
+    text(
+        StatusCode::NOT_FOUND,
+        format!("no function serves {path}\n"),
+    )
+}
+
 async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response<ResponseBody> {
     let limit = app.config.http.max_request_body;
     if req.body().size_hint().lower() > limit {
         return too_large(limit);
     }
-    let function = app.functions[index].clone();
+    let function = app.hub.deployment().functions[index].clone();
     let (parts, body) = req.into_parts();
     let (flush_tx, flush_rx) = oneshot::channel();
     let event = HttpEvent::new(
@@ -74,9 +90,9 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
     // while the guest keeps writing.
     let task = tokio::spawn(async move {
         let name = function.name.clone();
-        match app
-            .runtime
-            .invoke(&function, EventData::Http(Box::new(event)))
+        let deployment = app.hub.deployment();
+        match deployment
+            .invoke(&app.hub, index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => {
@@ -86,6 +102,11 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
                 }
                 http.response.finish().await
             }
+            // An invocation hands back the event it was given.
+            Ok(_) => Some(text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error\n".into(),
+            )),
             Err(error) => {
                 tracing::error!(function = %name, path = %parts.uri.path(), %error, "function failed");
                 Some(failure(&name, &error))
@@ -151,7 +172,7 @@ fn too_large(limit: u64) -> Response<ResponseBody> {
     )
 }
 
-fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
+pub(crate) fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})

@@ -3,18 +3,24 @@
 //! # Layout
 //! - [`router`]: method + path + Host → function.
 //! - [`http`]: one request → one invocation → one response.
+//! - [`websocket`]: the WebSocket bridge to channels.
+//! - [`static_files`]: the project's `public/` folder.
 
 pub mod http;
 pub mod router;
+pub mod static_files;
+pub mod websocket;
 
-use crate::runtime::function::GuestFunction;
+use crate::load::Loaded;
+use crate::messaging::broker::Broker;
+use crate::messaging::Hub;
 use crate::runtime::http_event::HttpLimits;
-use crate::runtime::Runtime;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use router::Router;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -26,6 +32,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub http: HttpLimits,
+    pub websocket: websocket::WebSocketLimits,
 }
 
 impl Default for ServerConfig {
@@ -37,16 +44,40 @@ impl Default for ServerConfig {
                 max_request_body: 4 << 20,
                 max_response_body: 16 << 20,
             },
+            websocket: websocket::WebSocketLimits::default(),
         }
     }
 }
 
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
-    pub runtime: Runtime,
+    /// Messaging, and through it the deployed functions.
+    pub hub: Arc<Hub>,
     pub router: Router,
-    pub functions: Vec<Arc<GuestFunction>>,
     pub config: ServerConfig,
+    /// The project's `public/` folder, if it has one.
+    pub public: Option<PathBuf>,
+}
+
+impl App {
+    /// Wires a loaded project to `broker` and subscribes its pub/sub functions.
+    /// Must run inside the tokio runtime (subscriptions start tasks).
+    pub fn start(loaded: Loaded, broker: Arc<dyn Broker>, config: ServerConfig) -> Arc<Self> {
+        let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
+        let hub = Hub::new(loaded.scopes, broker, Arc::new(loaded.deployment));
+        for (function, channel) in &loaded.triggers {
+            if let Err(error) = hub.subscribe_function(*function, channel) {
+                // Load already checked every trigger channel against the resources.
+                tracing::error!(%channel, %error, "subscribing a trigger failed");
+            }
+        }
+        Arc::new(Self {
+            hub,
+            router: loaded.router,
+            config,
+            public,
+        })
+    }
 }
 
 /// Accepts connections on `listener` until `shutdown` completes.

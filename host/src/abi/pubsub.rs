@@ -1,0 +1,117 @@
+//! Pub/sub calls: subscribe, publish, WebSocket URLs, and reading a message event.
+//!
+//! Every channel is checked against the project's messaging resources; a refused
+//! channel gets Taubyte's errno (20, 21 or 38) and a log line. Channel names may
+//! contain `/` (Taubyte's own host fails on them).
+
+use super::errno::Errno;
+use super::{call, SDK_MODULE};
+use crate::messaging::broker::SinkId;
+use crate::runtime::state::HostState;
+use bytes::Bytes;
+use wasmtime::{Caller, Linker};
+
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    linker.func_wrap(
+        SDK_MODULE,
+        "setSubscriptionChannel",
+        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let channel = mem.string(chan, chan_len)?;
+                let env = &st.env;
+                env.hub
+                    .subscribe_function(env.function, &channel)
+                    .map_err(|error| {
+                        tracing::warn!(function = %st.function, %error, "subscribe refused");
+                        Errno::SubscribeFailed
+                    })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "publishToChannel",
+        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let channel = mem.string(chan, chan_len)?;
+                let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
+                let env = &st.env;
+                let origin = Some(SinkId::Function(env.function));
+                env.hub
+                    .publish(env.scope, &channel, payload, None, origin)
+                    .map_err(|error| {
+                        tracing::warn!(function = %st.function, %error, "publish refused");
+                        Errno::PublishFailed
+                    })
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getWebSocketURLSize",
+        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let path = websocket_path(st, &mem.string(chan, chan_len)?)?;
+                mem.write_u32(size_ptr, path.len() as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getWebSocketURL",
+        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, buf: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let path = websocket_path(st, &mem.string(chan, chan_len)?)?;
+                mem.write(buf, path.as_bytes())
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        SDK_MODULE,
+        "getMessageDataSize",
+        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let len = st.pubsub(id)?.data.len();
+                mem.write_u32(size_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getMessageData",
+        |mut c: Caller<'_, HostState>, id: i32, buf: i32| -> i32 {
+            call(&mut c, |mem, st| mem.write(buf, &st.pubsub(id)?.data))
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getMessageChannelSize",
+        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                let len = st.pubsub(id)?.channel.len();
+                mem.write_u32(size_ptr, len as u32)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        SDK_MODULE,
+        "getMessageChannel",
+        |mut c: Caller<'_, HostState>, id: i32, buf: i32| -> i32 {
+            call(&mut c, |mem, st| {
+                mem.write(buf, st.pubsub(id)?.channel.as_bytes())
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn websocket_path(st: &HostState, channel: &str) -> Result<String, Errno> {
+    st.env
+        .hub
+        .websocket_path(st.env.scope, channel)
+        .map_err(|error| {
+            tracing::warn!(function = %st.function, %error, "WebSocket URL refused");
+            Errno::GetWebSocketUrlFailed
+        })
+}

@@ -1,0 +1,128 @@
+//! Pub/sub functions: each (function, channel) subscription is a subscriber with a
+//! queue of its own and one worker, so a function sees a channel's messages in
+//! publish order, while different subscriptions run concurrently up to a bound.
+
+use super::broker::{Sink, SinkId};
+use super::{Hub, Message};
+use crate::runtime::function::GuestFunction;
+use crate::runtime::invoke::InvokeError;
+use crate::runtime::state::{EventData, GuestEnv, PubSubEvent};
+use crate::runtime::Runtime;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{mpsc, Semaphore};
+
+/// Messages waiting for one subscription's function. Past this the function is
+/// too far behind: new messages for it are dropped, with a warning, rather than
+/// held without bound.
+const SUBSCRIPTION_QUEUE: usize = 1024;
+
+/// Pub/sub invocations running at once, across all subscriptions.
+const MAX_PUBSUB_INVOCATIONS: usize = 64;
+
+/// The loaded functions and the runtime that runs them.
+pub struct Deployment {
+    pub runtime: Runtime,
+    pub functions: Vec<Arc<GuestFunction>>,
+    /// Each function's messaging scope (index into `Hub::scopes`).
+    scopes: Vec<usize>,
+    pubsub_slots: Arc<Semaphore>,
+}
+
+impl Deployment {
+    /// `functions` pairs each function with its messaging scope.
+    pub fn new(runtime: Runtime, functions: Vec<(Arc<GuestFunction>, usize)>) -> Self {
+        let (functions, scopes) = functions.into_iter().unzip();
+        Self {
+            runtime,
+            functions,
+            scopes,
+            pubsub_slots: Arc::new(Semaphore::new(MAX_PUBSUB_INVOCATIONS)),
+        }
+    }
+
+    pub fn scope_of(&self, function: usize) -> usize {
+        self.scopes[function]
+    }
+
+    /// Runs `function` on `event`, with `hub` for its pub/sub calls.
+    pub async fn invoke(
+        &self,
+        hub: &Arc<Hub>,
+        function: usize,
+        event: EventData,
+    ) -> Result<EventData, InvokeError> {
+        let env = GuestEnv {
+            hub: hub.clone(),
+            function,
+            scope: self.scopes[function],
+        };
+        self.runtime
+            .invoke(&self.functions[function], event, env)
+            .await
+    }
+}
+
+/// The (function, topic) pairs already subscribed.
+#[derive(Default)]
+pub struct Subscriptions {
+    active: Mutex<HashSet<(usize, String)>>,
+}
+
+impl Subscriptions {
+    /// Subscribes `function` to `topic` once; later calls do nothing.
+    pub fn subscribe(&self, hub: &Arc<Hub>, function: usize, topic: String) {
+        {
+            let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            if !active.insert((function, topic.clone())) {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
+        tokio::spawn(run(Arc::downgrade(hub), function, rx));
+        let name = hub.deployment().functions[function].name.clone();
+        tracing::info!(function = %name, %topic, "function subscribed");
+        hub.broker
+            .subscribe(&topic, Arc::new(FunctionSink { function, name, tx }));
+    }
+}
+
+struct FunctionSink {
+    function: usize,
+    name: Arc<str>,
+    tx: mpsc::Sender<Arc<Message>>,
+}
+
+impl Sink for FunctionSink {
+    fn id(&self) -> SinkId {
+        SinkId::Function(self.function)
+    }
+
+    fn deliver(&self, message: &Arc<Message>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(message.clone()) {
+            tracing::warn!(function = %self.name, channel = %message.channel,
+                "function is {SUBSCRIPTION_QUEUE} messages behind; message dropped");
+        }
+    }
+}
+
+/// Invokes the function for each message of one subscription, in order.
+async fn run(hub: Weak<Hub>, function: usize, mut rx: mpsc::Receiver<Arc<Message>>) {
+    while let Some(message) = rx.recv().await {
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        let deployment = hub.deployment().clone();
+        let Ok(_slot) = deployment.pubsub_slots.clone().acquire_owned().await else {
+            return;
+        };
+        let event = EventData::PubSub(PubSubEvent {
+            channel: message.channel.clone(),
+            data: message.payload.clone(),
+        });
+        if let Err(error) = deployment.invoke(&hub, function, event).await {
+            let name = &deployment.functions[function].name;
+            tracing::warn!(function = %name, channel = %message.channel, %error, "pub/sub function failed");
+        }
+    }
+}

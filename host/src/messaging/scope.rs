@@ -1,0 +1,178 @@
+//! Which channels a function or WebSocket client may use.
+//!
+//! The project's messaging resources form one scope; each application forms
+//! another, with its own resources plus the project's. A scope's hash prefixes its
+//! topics and WebSocket URLs, so two applications' `chat` channels never meet.
+
+use super::hash::project_hash;
+use crate::project::{ChannelMatcher, Project};
+use std::collections::HashMap;
+
+/// Why a channel was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("channel name is empty")]
+    EmptyChannel,
+    #[error("no messaging resource matches channel `{0}`")]
+    NoResource(String),
+    #[error(
+        "channel `{0}` is matched, but no matching messaging resource enables the websocket bridge"
+    )]
+    NoWebSocket(String),
+}
+
+struct Resource {
+    matcher: ChannelMatcher,
+    websocket: bool,
+}
+
+/// The messaging resources visible from one place (the project or an application).
+pub struct Scope {
+    pub hash: String,
+    pub application: Option<String>,
+    resources: Vec<Resource>,
+}
+
+impl Scope {
+    /// Whether pub/sub on `channel` is allowed here; `websocket` also asks for the bridge.
+    pub fn check(&self, channel: &str, websocket: bool) -> Result<(), AccessError> {
+        if channel.is_empty() {
+            return Err(AccessError::EmptyChannel);
+        }
+        let mut matching = self
+            .resources
+            .iter()
+            .filter(|r| r.matcher.matches(channel))
+            .peekable();
+        if matching.peek().is_none() {
+            return Err(AccessError::NoResource(channel.to_owned()));
+        }
+        if websocket && !matching.any(|r| r.websocket) {
+            return Err(AccessError::NoWebSocket(channel.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The broker topic for `channel` in this scope.
+    pub fn topic(&self, channel: &str) -> String {
+        format!("{}/{channel}", self.hash)
+    }
+
+    /// The WebSocket path for `channel`, without a leading slash, as Taubyte returns
+    /// it: `ws-<hash>/<channel>`, with characters outside a URL path percent-encoded.
+    pub fn websocket_path(&self, channel: &str) -> String {
+        format!("ws-{}/{}", self.hash, encode_path(channel))
+    }
+}
+
+/// All scopes of a project: index 0 is the project, then one per application.
+pub struct Scopes {
+    scopes: Vec<Scope>,
+    by_hash: HashMap<String, usize>,
+}
+
+impl Scopes {
+    pub fn from_project(project: &Project) -> Self {
+        let resources_of = |app: Option<&str>| -> Vec<Resource> {
+            project
+                .messaging
+                .iter()
+                .filter(|m| m.application.is_none() || m.application.as_deref() == app)
+                .map(|m| Resource {
+                    matcher: m.matcher.clone(),
+                    websocket: m.websocket,
+                })
+                .collect()
+        };
+        let mut scopes = vec![Scope {
+            hash: project_hash(&project.id, None),
+            application: None,
+            resources: resources_of(None),
+        }];
+        for app in &project.applications {
+            scopes.push(Scope {
+                hash: project_hash(&project.id, Some(app)),
+                application: Some(app.clone()),
+                resources: resources_of(Some(app)),
+            });
+        }
+        let by_hash = scopes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.hash.clone(), i))
+            .collect();
+        Self { scopes, by_hash }
+    }
+
+    /// The scope index for resources of `application` (`None`: the project).
+    pub fn index_of(&self, application: Option<&str>) -> usize {
+        self.scopes
+            .iter()
+            .position(|s| s.application.as_deref() == application)
+            .unwrap_or(0)
+    }
+
+    pub fn get(&self, index: usize) -> &Scope {
+        &self.scopes[index]
+    }
+
+    /// The index of the scope a WebSocket URL's hash names.
+    pub fn by_hash(&self, hash: &str) -> Option<usize> {
+        self.by_hash.get(hash).copied()
+    }
+}
+
+/// Percent-encodes what cannot stand in a URL path; `/` stays, so a channel like
+/// `/chat/room` reads naturally in the URL.
+fn encode_path(channel: &str) -> String {
+    let mut out = String::with_capacity(channel.len());
+    for byte in channel.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'/'
+            | b':'
+            | b'@' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Reverses [`encode_path`] (and any other percent-encoding a client used).
+pub fn decode_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_round_trip_through_the_url() {
+        for channel in ["/ws/chan", "chat room", "a%b", "ünï/cödé", "x?y#z"] {
+            let encoded = encode_path(channel);
+            assert!(!encoded.contains(' ') && !encoded.contains('?') && !encoded.contains('#'));
+            assert_eq!(decode_path(&encoded).as_deref(), Some(channel));
+        }
+        assert_eq!(decode_path("%zz"), None);
+    }
+}
