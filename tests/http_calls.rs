@@ -94,7 +94,7 @@ async fn a_body_over_the_limit_gets_413() {
     let wasm = test_wasm("abi");
     let p = Project::new();
     p.http_function("body", "POST", "/body", "body", &wasm);
-    let mut config = wisp::server::ServerConfig::default();
+    let mut config = wisp_e2e::test_config();
     config.http.max_request_body = 1000;
     let server = Server::start_with(p.path(), config).await;
     assert_eq!(server.post("/body", vec![b'x'; 1000]).await.status, 200);
@@ -178,7 +178,7 @@ async fn a_streamed_body_over_the_limit_gets_413() {
     let wasm = test_wasm("abi");
     let p = Project::new();
     p.http_function("body", "POST", "/body", "body", &wasm);
-    let mut config = wisp::server::ServerConfig::default();
+    let mut config = wisp_e2e::test_config();
     config.http.max_request_body = 1000;
     let server = Server::start_with(p.path(), config).await;
 

@@ -254,7 +254,7 @@ async fn ping_is_answered_with_pong() {
 #[tokio::test]
 async fn a_message_over_the_size_limit_closes_with_1009() {
     let p = probe_project();
-    let mut config = wisp::server::ServerConfig::default();
+    let mut config = wisp_e2e::test_config();
     config.websocket.max_message = 1024;
     let server = Server::start_with(p.path(), config).await;
     let mut ws = server.ws(&ws_path("room/a")).await;
@@ -314,7 +314,7 @@ async fn a_thousand_clients_on_one_channel_each_receive_every_message() {
 #[tokio::test]
 async fn a_stalled_client_is_closed_while_the_others_keep_receiving() {
     let p = probe_project();
-    let mut config = wisp::server::ServerConfig::default();
+    let mut config = wisp_e2e::test_config();
     config.websocket.send_queue = 64 << 10;
     let server = Server::start_with(p.path(), config).await;
 

@@ -3,6 +3,7 @@
 //! `wisp check` and `wisp serve` share this path, so `serve` refuses to start with
 //! exactly the messages `check` prints.
 
+use crate::messaging::functions::InvocationLimits;
 use crate::messaging::scope::Scopes;
 use crate::messaging::Deployment;
 use crate::project::{self, Diagnostic, Function, Project, Severity, Trigger};
@@ -17,8 +18,8 @@ use std::sync::Arc;
 /// How to run what is loaded.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// Concurrent instances (the engine's pool size).
-    pub max_instances: u32,
+    /// Concurrent invocations (also the engine's instance pool size) and queueing.
+    pub invocations: InvocationLimits,
     pub cache: ModuleCache,
 }
 
@@ -63,7 +64,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         return Err(Problems(diagnostics).into());
     };
     let settings = EngineSettings {
-        max_instances: options.max_instances,
+        max_instances: u32::try_from(options.invocations.concurrent).unwrap_or(u32::MAX),
     };
     let runtime = Runtime::new(&settings, options.cache.clone())?;
     let scopes = Scopes::from_project(&project);
@@ -120,7 +121,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
     }
     Ok(Loaded {
         project,
-        deployment: Deployment::new(runtime, functions),
+        deployment: Deployment::new(runtime, functions, options.invocations),
         scopes,
         router,
         triggers,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wisp::load::{LoadOptions, Problems};
 use wisp::messaging::broker::LocalBroker;
+use wisp::messaging::functions::InvocationLimits;
 use wisp::runtime::cache::ModuleCache;
 use wisp::server::{App, ServerConfig};
 
@@ -69,9 +70,33 @@ struct ServeArgs {
     /// Largest request body a function may read (e.g. 4MiB); larger gets 413
     #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
     max_request_body: u64,
-    /// Most invocations running at once
+    /// Largest response body a function may write; past it writes fail
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    max_response_body: u64,
+    /// Invocations running at once (each holds one wasm instance)
     #[arg(long, value_name = "N", default_value_t = 1000)]
-    max_instances: u32,
+    max_concurrent: usize,
+    /// HTTP requests waiting for a free slot; past this, or after 5 s, they get 503
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_queued: usize,
+    /// Open connections in all; more are answered 503 and closed
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Open connections from one client address; more are answered 503 and closed
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    max_connections_per_client: usize,
+    /// Largest WebSocket message a client may send; larger closes with 1009
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    ws_max_message: u64,
+    /// Bytes queued for one WebSocket client before it is closed as too slow (1008)
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    ws_send_queue: u64,
+    /// Messages per second one WebSocket client may publish (0: no limit); more closes with 1008
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    ws_publish_rate: u32,
+    /// On Ctrl-C or SIGTERM, how long in-flight work may take before Wisp exits anyway
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -86,6 +111,10 @@ struct CheckArgs {
 
 fn parse_size(s: &str) -> Result<u64, String> {
     wisp::project::parse_size(s)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    wisp::project::parse_duration(s)
 }
 
 fn main() -> std::process::ExitCode {
@@ -115,15 +144,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn options(max_instances: u32, cache: &CacheArgs) -> LoadOptions {
+fn options(invocations: InvocationLimits, cache: &CacheArgs) -> LoadOptions {
     LoadOptions {
-        max_instances,
+        invocations,
         cache: cache.cache(),
     }
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let loaded = wisp::load::load(&args.project.project, &options(16, &args.cache))?;
+    let limits = InvocationLimits {
+        concurrent: 16,
+        ..InvocationLimits::default()
+    };
+    let loaded = wisp::load::load(&args.project.project, &options(limits, &args.cache))?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
@@ -151,15 +184,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.build {
         build(&args.project.project)?;
     }
-    let loaded = wisp::load::load(
-        &args.project.project,
-        &options(args.max_instances, &args.cache),
-    )?;
+    let limits = InvocationLimits {
+        concurrent: args.max_concurrent.max(1),
+        queue: args.max_queued,
+        ..InvocationLimits::default()
+    };
+    let loaded = wisp::load::load(&args.project.project, &options(limits, &args.cache))?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
     let mut config = ServerConfig::default();
     config.http.max_request_body = args.max_request_body;
+    config.websocket.max_message = usize::try_from(args.ws_max_message).unwrap_or(usize::MAX);
+    config.http.max_response_body = args.max_response_body;
+    config.websocket.send_queue = usize::try_from(args.ws_send_queue).unwrap_or(usize::MAX);
+    config.websocket.publish_rate = args.ws_publish_rate;
+    config.connections.max_total = args.max_connections;
+    config.connections.max_per_client = args.max_connections_per_client;
+    config.drain = args.shutdown_timeout;
+    raise_file_limit(args.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -184,8 +227,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
             println!("  {method:<6} {path}{host} -> {}", functions[target].name);
         }
+        let hash = &app.hub.scopes.get(0).hash;
+        println!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
+        if let Some(public) = &app.public {
+            println!("  files from {} at http://{addr}/", public.display());
+        }
         wisp::server::run(listener, app, shutdown_signal()).await
     })
+}
+
+/// Each connection needs a descriptor: lift the soft limit toward the hard one so
+/// `--max-connections` is reachable, and say so if it is not.
+fn raise_file_limit(connections: usize) {
+    let wanted = connections as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => eprintln!(
+            "wisp: warning: the open-file limit is {got}, below the {wanted} that --max-connections {connections} needs"
+        ),
+        Ok(_) => {}
+        Err(error) => eprintln!("wisp: warning: could not raise the open-file limit: {error}"),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

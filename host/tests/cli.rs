@@ -109,3 +109,51 @@ fn build_then_check_the_sample_project() {
         text(&check.stdout)
     );
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly_with_exit_code_0() {
+    use std::io::{BufRead, BufReader};
+    let config = repo().join("config");
+    let config = config.to_str().expect("utf-8 path");
+    assert!(wisp(&["build", config]).status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wisp"))
+        .args(["serve", config, "--listen", "127.0.0.1:0"])
+        .env(
+            "WISP_CACHE_DIR",
+            repo().join("target").join("wisp-test-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting wisp serve");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("reading the banner");
+    let addr = banner
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("an address")
+        .to_owned();
+    // It serves: one raw HTTP request.
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("response");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("pong"),
+        "{answer}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("waiting for wisp");
+    assert!(status.success(), "wisp exited with {status}");
+}

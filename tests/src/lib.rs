@@ -1,6 +1,8 @@
 //! Test harness: guests built from source, throwaway projects, a real server on
 //! 127.0.0.1:0 and a real HTTP client.
 
+pub mod cdp;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -135,10 +137,21 @@ impl Default for Project {
     }
 }
 
+/// The default server settings, except that every test client comes from
+/// 127.0.0.1 and some tests publish faster than a person would: the connection
+/// and publish-rate limits are lifted (their own tests set them).
+pub fn test_config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.connections.max_per_client = config.connections.max_total;
+    config.websocket.publish_rate = 0;
+    config
+}
+
 /// A Wisp server running in this process on 127.0.0.1:0.
 pub struct Server {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<()>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
@@ -160,17 +173,26 @@ impl Reply {
 }
 
 impl Server {
-    /// Loads `project` (panicking with the problems if it is invalid) and serves it.
+    /// Loads `project` (panicking with the problems if it is invalid) and serves it
+    /// with [`test_config`].
     pub async fn start(project: &Path) -> Self {
-        Self::start_with(project, ServerConfig::default()).await
+        Self::start_with(project, test_config()).await
     }
 
     pub async fn start_with(project: &Path, config: ServerConfig) -> Self {
         let options = LoadOptions {
-            max_instances: 64,
+            invocations: wisp::messaging::functions::InvocationLimits {
+                concurrent: 64,
+                ..Default::default()
+            },
             cache: cache(),
         };
-        let loaded = match wisp::load::load(project, &options) {
+        Self::start_loaded(project, &options, config).await
+    }
+
+    /// Like [`Self::start_with`], with the given load options.
+    pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
+        let loaded = match wisp::load::load(project, options) {
             Ok(loaded) => loaded,
             Err(error) => panic!("project {} did not load:\n{error}", project.display()),
         };
@@ -182,7 +204,7 @@ impl Server {
             .local_addr()
             .expect("a bound listener has an address");
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+        let running = tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
             };
@@ -194,8 +216,17 @@ impl Server {
         Self {
             addr,
             shutdown: Some(tx),
+            running: Some(running),
             client,
         }
+    }
+
+    /// Starts a graceful shutdown; the handle completes when the server has.
+    pub fn begin_shutdown(&mut self) -> tokio::task::JoinHandle<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.running.take().expect("the server is running")
     }
 
     pub fn url(&self, path: &str) -> String {

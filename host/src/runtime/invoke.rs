@@ -29,6 +29,8 @@ pub enum InvokeError {
     Exit(i32),
     #[error("could not be instantiated: {0}")]
     Instantiate(String),
+    #[error("every invocation slot stayed busy")]
+    Busy,
 }
 
 fn next_event_id() -> u32 {

@@ -1,7 +1,7 @@
 //! One HTTP request: route it, run the function, answer.
 
 use super::router::RouteMatch;
-use super::App;
+use super::{App, Connection};
 use crate::runtime::http_event::{HttpEvent, ResponseBody};
 use crate::runtime::invoke::InvokeError;
 use crate::runtime::state::EventData;
@@ -19,6 +19,7 @@ pub const WISP_ERROR_HEADER: &str = "x-wisp-error";
 
 pub async fn handle(
     app: Arc<App>,
+    connection: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let host = req
@@ -28,7 +29,7 @@ pub async fn handle(
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("");
     if req.uri().path().starts_with("/ws-") {
-        return Ok(super::websocket::handle(app, req));
+        return Ok(super::websocket::handle(app, connection, req));
     }
     let target = app
         .router
@@ -92,7 +93,7 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
         let name = function.name.clone();
         let deployment = app.hub.deployment();
         match deployment
-            .invoke(&app.hub, index, EventData::Http(Box::new(event)))
+            .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => {
@@ -147,7 +148,7 @@ fn failure(function: &str, error: &InvokeError) -> Response<ResponseBody> {
             "memory",
             format!("function `{function}` exceeded its memory limit\n"),
         ),
-        InvokeError::Instantiate(_) => (
+        InvokeError::Instantiate(_) | InvokeError::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             "too many concurrent invocations; retry shortly\n".to_owned(),

@@ -5,8 +5,10 @@
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
 //! - [`static_files`]: the project's `public/` folder.
+//! - [`limits`]: connection limits, total and per client address.
 
 pub mod http;
+pub mod limits;
 pub mod router;
 pub mod static_files;
 pub mod websocket;
@@ -20,19 +22,29 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use router::Router;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take to send a request head before the connection closes.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long in-flight requests and WebSocket closes may take after a shutdown
+/// signal before the server exits anyway.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
 /// Server settings, each with a default a small deployment can keep.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub http: HttpLimits,
     pub websocket: websocket::WebSocketLimits,
+    pub connections: limits::ConnectionLimits,
+    /// See [`DEFAULT_DRAIN`].
+    pub drain: Duration,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +57,8 @@ impl Default for ServerConfig {
                 max_response_body: 16 << 20,
             },
             websocket: websocket::WebSocketLimits::default(),
+            connections: limits::ConnectionLimits::default(),
+            drain: DEFAULT_DRAIN,
         }
     }
 }
@@ -57,6 +71,11 @@ pub struct App {
     pub config: ServerConfig,
     /// The project's `public/` folder, if it has one.
     pub public: Option<PathBuf>,
+    pub gate: Arc<limits::ConnectionGate>,
+    /// Flips to `true` when the server starts shutting down.
+    pub shutdown: watch::Sender<bool>,
+    /// Connection and WebSocket tasks, awaited (up to `drain`) at shutdown.
+    pub tasks: TaskTracker,
 }
 
 impl App {
@@ -74,13 +93,24 @@ impl App {
         Arc::new(Self {
             hub,
             router: loaded.router,
+            gate: limits::ConnectionGate::new(config.connections),
             config,
             public,
+            shutdown: watch::channel(false).0,
+            tasks: TaskTracker::new(),
         })
     }
 }
 
-/// Accepts connections on `listener` until `shutdown` completes.
+/// One accepted connection: who it is from, and its slot under the limits.
+pub struct Connection {
+    pub peer: SocketAddr,
+    _permit: limits::Permit,
+}
+
+/// Accepts connections on `listener` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests finish, closes WebSockets with 1001 (going
+/// away), and returns once everything has ended or `drain` has passed.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
@@ -98,25 +128,90 @@ pub async fn run(
                     continue;
                 }
             },
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
+            () = &mut shutdown => break,
+        };
+        let permit = match app.gate.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::warn!(%peer, %refused, "connection refused");
+                app.tasks.spawn(refuse(stream, refused));
+                continue;
             }
         };
         // Small responses must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| http::handle(app.clone(), req));
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = conn.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
+        let connection = Arc::new(Connection {
+            peer,
+            _permit: permit,
         });
+        app.tasks
+            .spawn(serve_connection(app.clone(), stream, connection));
     }
+
+    drop(listener);
+    let open = app.gate.open();
+    tracing::info!(open, drain = ?app.config.drain, "shutting down: no new connections; draining");
+    app.shutdown.send_replace(true);
+    app.tasks.close();
+    if tokio::time::timeout(app.config.drain, app.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = app.gate.open(),
+            "drain time over; closing what is left"
+        );
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    app: Arc<App>,
+    stream: tokio::net::TcpStream,
+    connection: Arc<Connection>,
+) {
+    let mut shutdown = app.shutdown.subscribe();
+    let peer = connection.peer;
+    let handler = app.clone();
+    let service = service_fn(move |req| http::handle(handler.clone(), connection.clone(), req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopping(&mut shutdown) => {
+            // Finish the request in flight (if any), then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Completes once the server starts shutting down.
+pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await.
+    let _ = shutdown.wait_for(|&stopping| stopping).await.map(drop);
+}
+
+/// Answers a connection over the limits with 503 and closes it.
+async fn refuse(mut stream: tokio::net::TcpStream, refused: limits::Refused) {
+    use tokio::io::AsyncWriteExt;
+    let body = format!("{refused}\n");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        stream.write_all(response.as_bytes()),
+    )
+    .await;
+    let _ = stream.shutdown().await;
 }

@@ -11,7 +11,7 @@
 //! stops answering is dropped.
 
 use super::http::text;
-use super::App;
+use super::{App, Connection};
 use crate::messaging::broker::{Sink, SinkId};
 use crate::messaging::scope::{decode_path, AccessError};
 use crate::messaging::Message;
@@ -45,6 +45,9 @@ pub struct WebSocketLimits {
     pub send_queue: usize,
     /// How often an idle connection is pinged; two silent intervals drop it.
     pub ping_interval: Duration,
+    /// Messages per second one client may publish (bursts up to the same number);
+    /// past it the connection is closed with 1008. 0 means no limit.
+    pub publish_rate: u32,
 }
 
 impl Default for WebSocketLimits {
@@ -57,6 +60,8 @@ impl Default for WebSocketLimits {
             // hiccup, small enough that 10,000 stalled clients stay bounded.
             send_queue: 1 << 20,
             ping_interval: Duration::from_secs(30),
+            // Far above any person typing, low enough to stop a runaway script.
+            publish_rate: 1_000,
         }
     }
 }
@@ -67,7 +72,11 @@ pub const SLOW_CONSUMER: CloseCode = CloseCode::Policy;
 static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 
 /// Answers a request for `/ws-<hash>/<channel>`: the upgrade, or why not.
-pub fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
+pub fn handle(
+    app: Arc<App>,
+    connection: Arc<Connection>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let path = req.uri().path();
     let rest = path.strip_prefix("/ws-").unwrap_or_default();
     let Some((hash, encoded)) = rest.split_once('/') else {
@@ -103,7 +112,8 @@ pub fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
     };
     let topic = scope.topic(&channel);
     let limits = app.config.websocket;
-    tokio::spawn(async move {
+    let tasks = app.tasks.clone();
+    tasks.spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
                 let config = WebSocketConfig::default()
@@ -118,7 +128,13 @@ pub fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<ResponseBody> {
                     Some(config),
                 )
                 .await;
-                serve(app, scope_index, channel, topic, ws, limits).await;
+                let client = Client {
+                    scope: scope_index,
+                    channel,
+                    topic,
+                    connection,
+                };
+                serve(app, client, ws, limits).await;
             }
             Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
         }
@@ -208,16 +224,24 @@ impl Sink for SocketSink {
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-/// Runs one connection: subscribe, read frames into the channel, write the
-/// channel out, until either side ends.
-async fn serve(
-    app: Arc<App>,
+/// Where a connected client belongs.
+struct Client {
     scope: usize,
     channel: String,
     topic: String,
-    ws: Socket,
-    limits: WebSocketLimits,
-) {
+    /// Holds the connection's slot under the connection limits.
+    connection: Arc<Connection>,
+}
+
+/// Runs one connection: subscribe, read frames into the channel, write the
+/// channel out, until either side ends or the server shuts down.
+async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimits) {
+    let Client {
+        scope,
+        channel,
+        topic,
+        connection,
+    } = client;
     let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::unbounded_channel();
     let sink = Arc::new(SocketSink {
@@ -229,7 +253,7 @@ async fn serve(
         overflow: Notify::new(),
     });
     app.hub.broker.subscribe(&topic, sink.clone());
-    tracing::debug!(socket = id, %channel, "WebSocket client joined");
+    tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
 
     let (write, mut read) = ws.split();
     let (control_tx, control_rx) = mpsc::channel(4);
@@ -243,11 +267,17 @@ async fn serve(
         last_seen.clone(),
         channel.clone(),
     ));
+    let mut shutdown = app.shutdown.subscribe();
+    let mut rate = RateLimit::new(limits.publish_rate);
 
     let reason = loop {
         let frame = tokio::select! {
             frame = read.next() => frame,
             _ = &mut writer => break "writer ended",
+            () = super::stopping(&mut shutdown) => {
+                let _ = control_tx.send(Control::Close(CloseCode::Away, "server shutting down")).await;
+                break "server shutting down";
+            }
         };
         *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         let (payload, is_text): (Bytes, bool) = match frame {
@@ -272,6 +302,14 @@ async fn serve(
                 break "read error";
             }
         };
+        if !rate.allow() {
+            tracing::warn!(socket = id, peer = %connection.peer, %channel, rate = limits.publish_rate,
+                "WebSocket client over its publish rate; closing with 1008");
+            let _ = control_tx
+                .send(Control::Close(CloseCode::Policy, "publish rate exceeded"))
+                .await;
+            break "publish rate exceeded";
+        }
         let origin = Some(SinkId::Socket(id));
         if let Err(error) = app
             .hub
@@ -287,6 +325,39 @@ async fn serve(
         writer.abort();
     }
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
+}
+
+/// A token bucket: `rate` messages per second, bursts of up to `rate`.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 enum Control {
