@@ -13,7 +13,7 @@ fn wasm(project: &Project, name: &str, wat: &str) -> std::path::PathBuf {
 /// Load errors, as `wisp check` would print them.
 fn problems(project: &Project) -> String {
     let options = wisp::load::LoadOptions {
-        max_instances: 4,
+        invocations: Default::default(),
         cache: wisp::runtime::cache::ModuleCache::disabled(),
     };
     match wisp::load::load(project.path(), &options) {
