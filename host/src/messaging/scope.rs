@@ -24,6 +24,7 @@ pub enum AccessError {
 struct Resource {
     matcher: ChannelMatcher,
     websocket: bool,
+    self_echo: bool,
 }
 
 /// The messaging resources visible from one place (the project or an application).
@@ -51,6 +52,13 @@ impl Scope {
             return Err(AccessError::NoWebSocket(channel.to_owned()));
         }
         Ok(())
+    }
+
+    /// Whether a WebSocket client on `channel` also receives its own messages.
+    pub fn self_echo(&self, channel: &str) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.self_echo && r.matcher.matches(channel))
     }
 
     /// The broker topic for `channel` in this scope.
@@ -81,6 +89,7 @@ impl Scopes {
                 .map(|m| Resource {
                     matcher: m.matcher.clone(),
                     websocket: m.websocket,
+                    self_echo: m.self_echo,
                 })
                 .collect()
         };

@@ -14,6 +14,9 @@
 //! matcher: /ws/chan
 //! websocket: true
 //! ```
+//!
+//! Either form may add a Wisp-only block: `wisp: {self-echo: true}` sends a WebSocket client's
+//! messages back to it as well (an echo channel; Autobahn's conformance cases need one).
 
 use std::path::PathBuf;
 
@@ -35,6 +38,8 @@ pub struct Messaging {
     /// Taubyte's MQTT bridge setting; Wisp does not serve MQTT.
     pub mqtt: bool,
     pub local: bool,
+    /// Wisp only (`wisp.self-echo`): a WebSocket client also receives its own messages.
+    pub self_echo: bool,
 }
 
 /// Reads a messaging file in either form; `None` when no matcher could be built.
@@ -49,6 +54,9 @@ pub(crate) fn parse(
     top.strings("tags");
     top.strings("smartops");
     let local = top.bool("local").unwrap_or(false);
+    let wisp = top.section("wisp");
+    let self_echo = wisp.bool("self-echo").unwrap_or(false);
+    wisp.finish();
 
     // Both forms' fields are always read, so that mixing them is reported as such rather than
     // as unknown fields.
@@ -122,6 +130,7 @@ pub(crate) fn parse(
                 websocket,
                 mqtt,
                 local,
+                self_echo,
             }),
             Err(message) => {
                 map.error(key, message);

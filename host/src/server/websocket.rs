@@ -130,6 +130,7 @@ pub fn handle(
                 .await;
                 let client = Client {
                     scope: scope_index,
+                    self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
                     channel,
                     topic,
                     connection,
@@ -229,6 +230,8 @@ struct Client {
     scope: usize,
     channel: String,
     topic: String,
+    /// The client receives its own messages too (`wisp.self-echo`).
+    self_echo: bool,
     /// Holds the connection's slot under the connection limits.
     connection: Arc<Connection>,
 }
@@ -240,6 +243,7 @@ async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimit
         scope,
         channel,
         topic,
+        self_echo,
         connection,
     } = client;
     let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
@@ -310,7 +314,7 @@ async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimit
                 .await;
             break "publish rate exceeded";
         }
-        let origin = Some(SinkId::Socket(id));
+        let origin = (!self_echo).then_some(SinkId::Socket(id));
         if let Err(error) = app
             .hub
             .publish(scope, &channel, payload, Some(is_text), origin)
