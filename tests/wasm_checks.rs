@@ -221,3 +221,92 @@ fn a_module_needing_more_memory_than_allowed_is_refused() {
     assert!(out.contains("execution.memory"), "{out}");
     assert!(out.contains("needs at least 2097152 bytes"), "{out}");
 }
+
+#[tokio::test]
+async fn non_utf8_and_over_long_channel_names_are_refused() {
+    let p = Project::new();
+    p.file(
+        "messaging/all.yaml",
+        "channel:\n  regex: true\n  match: \".*\"\nbridges:\n  websocket:\n    enable: true\n",
+    );
+    // Publishes to: a non-UTF-8 name, a 2,000-byte name, then a good one; writes each errno.
+    let w = wasm(
+        &p,
+        "names",
+        &format!(
+            r#"(module {WRITE_IMPORT}
+                (import "taubyte/sdk" "publishToChannel" (func $publish (param i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 16) "\ff\fe")
+                (data (i32.const 32) "fine")
+                (func $digit (param $id i32) (param $errno i32)
+                    (i32.store8 (i32.const 100) (i32.add (i32.const 48) (i32.rem_u (local.get $errno) (i32.const 10))))
+                    (i32.store8 (i32.const 101) (i32.add (i32.const 48) (i32.div_u (local.get $errno) (i32.const 10))))
+                    (drop (call $write (local.get $id) (i32.const 101) (i32.const 1) (i32.const 200)))
+                    (drop (call $write (local.get $id) (i32.const 100) (i32.const 1) (i32.const 200))))
+                (func (export "handler") (param $id i32)
+                    (memory.fill (i32.const 1000) (i32.const 97) (i32.const 2000))
+                    (call $digit (local.get $id) (call $publish (i32.const 16) (i32.const 2) (i32.const 32) (i32.const 4)))
+                    (call $digit (local.get $id) (call $publish (i32.const 1000) (i32.const 2000) (i32.const 32) (i32.const 4)))
+                    (call $digit (local.get $id) (call $publish (i32.const 32) (i32.const 4) (i32.const 32) (i32.const 4)))))"#
+        ),
+    );
+    p.http_function("names", "GET", "/names", "handler", &w);
+    let server = Server::start(p.path()).await;
+    // PublishFailed (21) twice, then success.
+    assert_eq!(server.get("/names").await.text(), "212100");
+    // The same limits hold for WebSocket paths: 400, not a lookup.
+    let long = wisp_e2e::ws_path(&"a".repeat(2000));
+    match server.try_ws(&long).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+    match server.try_ws(&wisp_e2e::ws_path("%ff%fe")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn malformed_http_gets_400_and_the_server_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let p = Project::new();
+    let ok = wasm(
+        &p,
+        "ok",
+        &format!(
+            r#"(module {WRITE_IMPORT} (memory (export "memory") 1) (data (i32.const 8) "ok")
+                (func (export "handler") (param $id i32)
+                    (drop (call $write (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#
+        ),
+    );
+    p.http_function("ok", "GET", "/ok", "handler", &ok);
+    let server = Server::start(p.path()).await;
+    for garbage in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
+        b"\x00\x01\x02\x03\xff\xfe\r\n\r\n",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        stream.write_all(garbage).await.expect("write");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{garbage:?} got {answer:?}"
+        );
+    }
+    assert_eq!(server.get("/ok").await.text(), "ok");
+}

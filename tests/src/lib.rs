@@ -192,6 +192,10 @@ impl Server {
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
+        // `WISP_TEST_LOG=debug cargo test ...` shows the server's log while debugging.
+        if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let loaded = match wisp::load::load(project, options) {
             Ok(loaded) => loaded,
             Err(error) => panic!("project {} did not load:\n{error}", project.display()),
@@ -326,4 +330,23 @@ pub async fn next_text(ws: &mut WsClient, wait: std::time::Duration) -> Option<S
             _ => continue,
         }
     }
+}
+
+/// One request on a fresh connection (`Connection: close`), read to the end however
+/// it ends: the status (if a status line came) and everything received. For tests
+/// whose responses may be cut off on purpose.
+pub async fn raw_get(addr: SocketAddr, path: &str) -> (Option<u16>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write a request");
+    let mut answer = Vec::new();
+    let wait = std::time::Duration::from_secs(30);
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    (status, answer)
 }

@@ -35,6 +35,12 @@ impl<'a> GuestMemory<'a> {
         Ok(&self.bytes[range])
     }
 
+    /// Reads a UTF-8 string at `ptr`, or `None` if the bytes are not UTF-8 (for
+    /// names that must be exact, such as channels).
+    pub fn utf8(&self, ptr: i32, len: i32) -> Result<Option<String>, Errno> {
+        Ok(std::str::from_utf8(self.slice(ptr, len)?).ok().map(str::to_owned))
+    }
+
     /// Reads a UTF-8 string at `ptr`; invalid UTF-8 is replaced, never trusted.
     pub fn string(&self, ptr: i32, len: i32) -> Result<String, Errno> {
         Ok(String::from_utf8_lossy(self.slice(ptr, len)?).into_owned())

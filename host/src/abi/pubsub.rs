@@ -5,6 +5,7 @@
 //! contain `/` (Taubyte's own host fails on them).
 
 use super::errno::Errno;
+use super::memory::GuestMemory;
 use super::{call, SDK_MODULE};
 use crate::messaging::broker::SinkId;
 use crate::runtime::state::HostState;
@@ -17,7 +18,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "setSubscriptionChannel",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let channel = mem.string(chan, chan_len)?;
+                let channel = channel_name(mem, chan, chan_len, &st.function, Errno::SubscribeFailed)?;
                 let env = &st.env;
                 env.hub
                     .subscribe_function(env.function, &channel)
@@ -33,7 +34,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "publishToChannel",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let channel = mem.string(chan, chan_len)?;
+                let channel = channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
                 let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
                 let env = &st.env;
                 let origin = Some(SinkId::Function(env.function));
@@ -51,7 +52,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURLSize",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(st, &mem.string(chan, chan_len)?)?;
+                let path = websocket_path(st, &channel_name(mem, chan, chan_len, &st.function, Errno::GetWebSocketUrlFailed)?)?;
                 mem.write_u32(size_ptr, path.len() as u32)
             })
         },
@@ -61,7 +62,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURL",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, buf: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(st, &mem.string(chan, chan_len)?)?;
+                let path = websocket_path(st, &channel_name(mem, chan, chan_len, &st.function, Errno::GetWebSocketUrlFailed)?)?;
                 mem.write(buf, path.as_bytes())
             })
         },
@@ -104,6 +105,15 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// A channel name from guest memory. Not UTF-8 is refused with `refused` (the
+/// call's own errno): a lossy conversion would silently name another channel.
+fn channel_name(mem: &GuestMemory<'_>, ptr: i32, len: i32, function: &str, refused: Errno) -> Result<String, Errno> {
+    mem.utf8(ptr, len)?.ok_or_else(|| {
+        tracing::warn!(%function, "channel name is not valid UTF-8");
+        refused
+    })
 }
 
 fn websocket_path(st: &HostState, channel: &str) -> Result<String, Errno> {

@@ -8,11 +8,19 @@ use super::hash::project_hash;
 use crate::project::{ChannelMatcher, Project};
 use std::collections::HashMap;
 
+/// The longest channel name accepted, in bytes. Names are routing keys and URL
+/// parts; 1 KiB is far past any real one and keeps per-message overhead bounded.
+pub const MAX_CHANNEL_LEN: usize = 1024;
+
 /// Why a channel was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
     #[error("channel name is empty")]
     EmptyChannel,
+    #[error("channel name is {0} bytes long; the limit is {MAX_CHANNEL_LEN}")]
+    TooLong(usize),
+    #[error("channel name is not valid UTF-8")]
+    NotUtf8,
     #[error("no messaging resource matches channel `{0}`")]
     NoResource(String),
     #[error(
@@ -39,6 +47,9 @@ impl Scope {
     pub fn check(&self, channel: &str, websocket: bool) -> Result<(), AccessError> {
         if channel.is_empty() {
             return Err(AccessError::EmptyChannel);
+        }
+        if channel.len() > MAX_CHANNEL_LEN {
+            return Err(AccessError::TooLong(channel.len()));
         }
         let mut matching = self
             .resources

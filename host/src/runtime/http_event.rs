@@ -200,6 +200,18 @@ impl BodyReader {
     }
 }
 
+/// Response headers only the server sets (names as `HeaderName` lower-cases them).
+const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
 type FrameSender = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
 
 /// Frames in flight between a flushing guest and a slow client.
@@ -233,10 +245,12 @@ impl ResponseWriter {
         self.stream.is_some()
     }
 
-    /// Sets the status; ignored (with a log line) once the head has been sent.
+    /// Sets the status (200 to 999: a 1xx is not a final answer); ignored, with a
+    /// log line, once the head has been sent.
     pub fn set_status(&mut self, code: u32) -> Result<(), Errno> {
         let status = u16::try_from(code)
             .ok()
+            .filter(|c| *c >= 200)
             .and_then(|c| StatusCode::from_u16(c).ok())
             .ok_or(Errno::HttpWrite)?;
         if self.flushed() {
@@ -247,8 +261,14 @@ impl ResponseWriter {
     }
 
     /// Adds a response header (a second value for the same name is kept too).
+    /// Framing and hop-by-hop headers are the server's to set, not a function's:
+    /// a wrong `Content-Length` would break the connection for the client.
     pub fn add_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), Errno> {
         let name = HeaderName::from_bytes(name).map_err(|_| Errno::HttpWrite)?;
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            tracing::debug!(header = %name, "a function may not set this header");
+            return Err(Errno::HttpWrite);
+        }
         let value = HeaderValue::from_bytes(value).map_err(|_| Errno::HttpWrite)?;
         self.headers.append(name, value);
         Ok(())

@@ -102,7 +102,8 @@ pub fn handle(
         tracing::warn!(%channel, %error, "WebSocket connection refused");
         let status = match error {
             AccessError::NoWebSocket(_) => StatusCode::FORBIDDEN,
-            _ => StatusCode::NOT_FOUND,
+            AccessError::NoResource(_) => StatusCode::NOT_FOUND,
+            AccessError::EmptyChannel | AccessError::TooLong(_) | AccessError::NotUtf8 => StatusCode::BAD_REQUEST,
         };
         return text(status, format!("{error}\n"));
     }
