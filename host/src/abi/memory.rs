@@ -38,7 +38,9 @@ impl<'a> GuestMemory<'a> {
     /// Reads a UTF-8 string at `ptr`, or `None` if the bytes are not UTF-8 (for
     /// names that must be exact, such as channels).
     pub fn utf8(&self, ptr: i32, len: i32) -> Result<Option<String>, Errno> {
-        Ok(std::str::from_utf8(self.slice(ptr, len)?).ok().map(str::to_owned))
+        Ok(std::str::from_utf8(self.slice(ptr, len)?)
+            .ok()
+            .map(str::to_owned))
     }
 
     /// Reads a UTF-8 string at `ptr`; invalid UTF-8 is replaced, never trusted.

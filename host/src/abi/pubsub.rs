@@ -18,7 +18,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "setSubscriptionChannel",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let channel = channel_name(mem, chan, chan_len, &st.function, Errno::SubscribeFailed)?;
+                let channel =
+                    channel_name(mem, chan, chan_len, &st.function, Errno::SubscribeFailed)?;
                 let env = &st.env;
                 env.hub
                     .subscribe_function(env.function, &channel)
@@ -35,8 +36,14 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
             call(&mut c, |mem, st| {
                 let channel = channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
-                let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
                 let env = &st.env;
+                // Refuse an oversized message before copying it out of the guest.
+                if data_len as u32 as usize > env.hub.max_message {
+                    tracing::warn!(function = %st.function, size = data_len as u32, limit = env.hub.max_message,
+                        "publish refused: message over the limit");
+                    return Err(Errno::PublishFailed);
+                }
+                let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
                 let origin = Some(SinkId::Function(env.function));
                 env.hub
                     .publish(env.scope, &channel, payload, None, origin)
@@ -52,7 +59,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURLSize",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(st, &channel_name(mem, chan, chan_len, &st.function, Errno::GetWebSocketUrlFailed)?)?;
+                let path = websocket_path(
+                    st,
+                    &channel_name(
+                        mem,
+                        chan,
+                        chan_len,
+                        &st.function,
+                        Errno::GetWebSocketUrlFailed,
+                    )?,
+                )?;
                 mem.write_u32(size_ptr, path.len() as u32)
             })
         },
@@ -62,7 +78,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURL",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, buf: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(st, &channel_name(mem, chan, chan_len, &st.function, Errno::GetWebSocketUrlFailed)?)?;
+                let path = websocket_path(
+                    st,
+                    &channel_name(
+                        mem,
+                        chan,
+                        chan_len,
+                        &st.function,
+                        Errno::GetWebSocketUrlFailed,
+                    )?,
+                )?;
                 mem.write(buf, path.as_bytes())
             })
         },
@@ -109,7 +134,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 
 /// A channel name from guest memory. Not UTF-8 is refused with `refused` (the
 /// call's own errno): a lossy conversion would silently name another channel.
-fn channel_name(mem: &GuestMemory<'_>, ptr: i32, len: i32, function: &str, refused: Errno) -> Result<String, Errno> {
+fn channel_name(
+    mem: &GuestMemory<'_>,
+    ptr: i32,
+    len: i32,
+    function: &str,
+    refused: Errno,
+) -> Result<String, Errno> {
     mem.utf8(ptr, len)?.ok_or_else(|| {
         tracing::warn!(%function, "channel name is not valid UTF-8");
         refused

@@ -62,21 +62,31 @@ pub enum MessagingError {
     Access(#[from] AccessError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("message of {0} bytes is over the {1}-byte limit")]
+    TooLarge(usize, usize),
 }
 
 /// The messaging side of a running project: access rules, the broker, and the
 /// functions subscribed to channels.
 pub struct Hub {
     pub scopes: Scopes,
+    /// The largest message anyone may publish, in bytes.
+    pub max_message: usize,
     pub broker: Arc<dyn Broker>,
     deployment: Arc<Deployment>,
     subscriptions: functions::Subscriptions,
 }
 
 impl Hub {
-    pub fn new(scopes: Scopes, broker: Arc<dyn Broker>, deployment: Arc<Deployment>) -> Arc<Self> {
+    pub fn new(
+        scopes: Scopes,
+        broker: Arc<dyn Broker>,
+        deployment: Arc<Deployment>,
+        max_message: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             scopes,
+            max_message,
             broker,
             deployment,
             subscriptions: functions::Subscriptions::default(),
@@ -98,6 +108,9 @@ impl Hub {
     ) -> Result<(), MessagingError> {
         let scope = self.scopes.get(scope);
         scope.check(channel, false)?;
+        if payload.len() > self.max_message {
+            return Err(MessagingError::TooLarge(payload.len(), self.max_message));
+        }
         let message = Arc::new(Message::new(channel, payload, text, origin));
         self.broker.publish(&scope.topic(channel), message)?;
         Ok(())

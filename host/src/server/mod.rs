@@ -83,7 +83,12 @@ impl App {
     /// Must run inside the tokio runtime (subscriptions start tasks).
     pub fn start(loaded: Loaded, broker: Arc<dyn Broker>, config: ServerConfig) -> Arc<Self> {
         let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
-        let hub = Hub::new(loaded.scopes, broker, Arc::new(loaded.deployment));
+        let hub = Hub::new(
+            loaded.scopes,
+            broker,
+            Arc::new(loaded.deployment),
+            config.websocket.max_message,
+        );
         for (function, channel) in &loaded.triggers {
             if let Err(error) = hub.subscribe_function(*function, channel) {
                 // Load already checked every trigger channel against the resources.

@@ -103,7 +103,9 @@ pub fn handle(
         let status = match error {
             AccessError::NoWebSocket(_) => StatusCode::FORBIDDEN,
             AccessError::NoResource(_) => StatusCode::NOT_FOUND,
-            AccessError::EmptyChannel | AccessError::TooLong(_) | AccessError::NotUtf8 => StatusCode::BAD_REQUEST,
+            AccessError::EmptyChannel | AccessError::TooLong(_) | AccessError::NotUtf8 => {
+                StatusCode::BAD_REQUEST
+            }
         };
         return text(status, format!("{error}\n"));
     }

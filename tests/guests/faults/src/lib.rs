@@ -132,3 +132,35 @@ fn status_after_write(event: Event) -> Result<()> {
 fn fail(_event: Event) -> std::result::Result<(), &'static str> {
     Err("something broke")
 }
+
+/// Writes 1 MiB chunks until the host refuses one (its response limit), then
+/// reports how much got through.
+#[wisp_sdk::function]
+fn huge_write(event: Event) -> Result<()> {
+    let http = event.http()?;
+    let chunk = vec![b'w'; 1 << 20];
+    let mut written = 0usize;
+    while written < (1 << 30) {
+        match http.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    // The response is over its limit: nothing more can be written, so the status
+    // says what happened.
+    http.return_code(if written < (1 << 30) { 507 } else { 200 })
+}
+
+/// Publishes an 8 MiB message to `?channel=`; answers the host's verdict.
+#[wisp_sdk::function]
+fn huge_publish(event: Event) -> Result<()> {
+    let http = event.http()?;
+    let channel = wisp_sdk::pubsub::channel(&http.query().get("channel")?)?;
+    let outcome = channel.publish(&vec![b'p'; 8 << 20]);
+    http.return_code(if outcome.is_err() { 413 } else { 200 })?;
+    http.write(match outcome {
+        Ok(()) => b"published".as_slice(),
+        Err(_) => b"refused".as_slice(),
+    })?;
+    Ok(())
+}
