@@ -139,3 +139,29 @@ async fn faults_in_parallel_do_not_disturb_normal_requests() {
         assert_eq!(status, expected, "{path}");
     }
 }
+
+#[tokio::test]
+async fn guests_get_no_files_environment_or_fine_clocks() {
+    let wasm = test_wasm("faults");
+    let p = Project::new();
+    p.http_function("sandbox", "GET", "/sandbox", "sandbox", &wasm);
+    let server = Server::start(p.path()).await;
+    let text = server.get("/sandbox").await.text();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_owned()
+    };
+    assert!(field("file").starts_with("denied"), "{text}");
+    assert!(field("dir").starts_with("denied"), "{text}");
+    assert!(field("write").starts_with("denied"), "{text}");
+    assert_eq!(field("env"), "0", "{text}");
+    assert_eq!(field("args"), "0", "{text}");
+    let step: u128 = field("clock_step_ns").parse().expect("a number");
+    // Either the clock never moved during the loop, or it moved in 100 µs steps.
+    assert!(
+        step >= 100_000,
+        "the guest saw a clock step of {step} ns: {text}"
+    );
+}

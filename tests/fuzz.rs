@@ -208,27 +208,67 @@ async fn fuzz_server() -> &'static Server {
 
 /// Keys the schemas know, so random documents reach deep into the loader.
 const KEYS: &[&str] = &[
-    "id", "name", "description", "tags", "source", "trigger", "type", "method", "paths", "domains",
-    "channel", "local", "execution", "timeout", "memory", "call", "wisp", "wasm", "build", "match",
-    "regex", "matcher", "websocket", "bridges", "mqtt", "enable", "fqdn", "certificate", "self-echo",
+    "id",
+    "name",
+    "description",
+    "tags",
+    "source",
+    "trigger",
+    "type",
+    "method",
+    "paths",
+    "domains",
+    "channel",
+    "local",
+    "execution",
+    "timeout",
+    "memory",
+    "call",
+    "wisp",
+    "wasm",
+    "build",
+    "match",
+    "regex",
+    "matcher",
+    "websocket",
+    "bridges",
+    "mqtt",
+    "enable",
+    "fqdn",
+    "certificate",
+    "self-echo",
 ];
 
 fn yaml_value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
-        Just("https".to_owned()), Just("pubsub".to_owned()), Just("GET".to_owned()),
-        Just("/path".to_owned()), Just("20s".to_owned()), Just("64MB".to_owned()),
-        Just("true".to_owned()), Just("~".to_owned()), Just("[a, b]".to_owned()),
-        Just("\"[unclosed\"".to_owned()), Just("../../etc/passwd".to_owned()), Just("-1".to_owned()),
+        Just("https".to_owned()),
+        Just("pubsub".to_owned()),
+        Just("GET".to_owned()),
+        Just("/path".to_owned()),
+        Just("20s".to_owned()),
+        Just("64MB".to_owned()),
+        Just("true".to_owned()),
+        Just("~".to_owned()),
+        Just("[a, b]".to_owned()),
+        Just("\"[unclosed\"".to_owned()),
+        Just("../../etc/passwd".to_owned()),
+        Just("-1".to_owned()),
         "[ -~]{0,12}".prop_map(|s| format!("{s:?}")),
         any::<i64>().prop_map(|n| n.to_string()),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(", "))),
-            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4).prop_map(|pairs| {
-                let body: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                format!("{{{}}}", body.join(", "))
-            }),
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|items| format!("[{}]", items.join(", "))),
+            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4).prop_map(
+                |pairs| {
+                    let body: Vec<String> = pairs
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect();
+                    format!("{{{}}}", body.join(", "))
+                }
+            ),
         ]
     })
 }

@@ -194,7 +194,10 @@ impl Server {
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
         // `WISP_TEST_LOG=debug cargo test ...` shows the server's log while debugging.
         if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
         let loaded = match wisp::load::load(project, options) {
             Ok(loaded) => loaded,
@@ -339,7 +342,10 @@ pub async fn raw_get(addr: SocketAddr, path: &str) -> (Option<u16>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!("GET {path} HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write a request");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write a request");
     let mut answer = Vec::new();
     let wait = std::time::Duration::from_secs(30);
     let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;

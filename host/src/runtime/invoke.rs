@@ -1,5 +1,6 @@
 //! Running one event: a fresh Store, instantiate, initialise, call.
 
+use super::clocks::{CoarseMonotonicClock, CoarseWallClock};
 use super::function::{ExportShape, GuestFunction, Init};
 use super::guest_log::{GuestLog, Stream};
 use super::limits::{LimitHit, MemoryLimiter};
@@ -51,9 +52,13 @@ pub async fn invoke(
     env: GuestEnv,
 ) -> Result<EventData, InvokeError> {
     let deadline = Instant::now() + function.timeout;
+    // Nothing is granted: no preopened folders, no environment, no arguments, no
+    // sockets; clocks are coarse.
     let wasi = WasiCtxBuilder::new()
         .stdout(GuestLog::new(function.name.clone(), Stream::Stdout))
         .stderr(GuestLog::new(function.name.clone(), Stream::Stderr))
+        .wall_clock(CoarseWallClock)
+        .monotonic_clock(CoarseMonotonicClock)
         .build_p1();
     let event_id = next_event_id();
     let state = HostState {

@@ -6,9 +6,11 @@
 //! - [`function`]: a function's module checked and linked into an `InstancePre`.
 //! - [`invoke`]: one event → one Store → one call, with memory and time limits.
 //! - [`state`], [`http_event`]: what a Store carries for the host calls in `abi`.
-//! - [`guest_log`], [`limits`]: guest output as log lines; memory caps.
+//! - [`guest_log`], [`limits`], [`clocks`]: guest output as log lines; memory
+//!   caps; coarse clocks.
 
 pub mod cache;
+pub mod clocks;
 pub mod engine;
 pub mod function;
 pub mod guest_log;

@@ -164,3 +164,36 @@ fn huge_publish(event: Event) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// Tries what a sandboxed guest must not be able to do, and reports each outcome.
+#[wisp_sdk::function]
+fn sandbox(event: Event) -> Result<()> {
+    let http = event.http()?;
+    let file = match std::fs::read_to_string("/etc/passwd") {
+        Ok(_) => "read".to_owned(),
+        Err(e) => format!("denied ({})", e.kind()),
+    };
+    let dir = match std::fs::read_dir("/") {
+        Ok(_) => "listed".to_owned(),
+        Err(e) => format!("denied ({})", e.kind()),
+    };
+    let write = match std::fs::write("/tmp/wisp-escape", b"x") {
+        Ok(()) => "written".to_owned(),
+        Err(e) => format!("denied ({})", e.kind()),
+    };
+    let env = std::env::vars().count();
+    let args = std::env::args().count();
+    let start = std::time::Instant::now();
+    let mut finest = u128::MAX;
+    let mut last = start.elapsed().as_nanos();
+    for _ in 0..100_000 {
+        let now = start.elapsed().as_nanos();
+        if now != last {
+            finest = finest.min(now - last);
+            last = now;
+        }
+    }
+    let report = format!("file:{file}\ndir:{dir}\nwrite:{write}\nenv:{env}\nargs:{args}\nclock_step_ns:{finest}\n");
+    http.write(report.as_bytes())?;
+    Ok(())
+}
