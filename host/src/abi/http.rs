@@ -45,10 +45,10 @@ fn add_value(linker: &mut Linker<HostState>, name: &str, get: Getter) -> anyhow:
 }
 
 fn add_request_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    add_value(linker, "getHttpEventMethod", |h| h.method.as_bytes())?;
-    add_value(linker, "getHttpEventHost", |h| h.host.as_bytes())?;
-    add_value(linker, "getHttpEventPath", |h| h.path.as_bytes())?;
-    add_value(linker, "getHttpEventUserAgent", |h| h.user_agent.as_bytes())?;
+    add_value(linker, "getHttpEventMethod", |h| h.method().as_bytes())?;
+    add_value(linker, "getHttpEventHost", HttpEvent::host)?;
+    add_value(linker, "getHttpEventPath", |h| h.path().as_bytes())?;
+    add_value(linker, "getHttpEventUserAgent", HttpEvent::user_agent)?;
 
     // One query value: (id, sizePtr, keyPtr, keyLen) / (id, keyPtr, keyLen, buf, bufSize).
     linker.func_wrap(

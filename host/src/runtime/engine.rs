@@ -2,12 +2,17 @@
 
 use anyhow::Context;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
 
 /// How often the epoch ticks. A running guest checks its deadline and yields to the
 /// async executor at each tick, so this bounds both timeout precision and how long
 /// one busy guest can hold a worker thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Linear memory kept resident per pool slot between events (see `build_engine`).
+const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Engine-wide settings, fixed for the life of the process.
 #[derive(Clone, Debug)]
@@ -37,10 +42,13 @@ pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<Engine> {
         // The whole 32-bit address space: each function's own `execution.memory`
         // is enforced per Store by the limiter, with a clearer error than the pool's.
         .max_memory_size(1 << 32)
-        // Keep a little of each slot's memory resident: resetting it is cheaper
-        // than faulting fresh pages in on the next request.
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        // Keep what a typical guest touches resident between events (a Rust guest
+        // has a 1 MiB stack below its data): resetting a page costs less than
+        // faulting it back in, the more so in a VM. With PAGEMAP_SCAN (Linux
+        // 6.7+) only the pages a guest actually dirtied are reset.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(16 << 10)
+        .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
     config

@@ -30,63 +30,71 @@ pub struct HttpLimits {
 }
 
 /// What the guest sees of the request, and the response it is building.
+///
+/// The request's parts are kept as hyper parsed them and read in place: nothing is
+/// copied or parsed until a guest asks (the query is parsed on first use).
 pub struct HttpEvent {
-    pub method: String,
-    pub host: String,
-    pub path: String,
-    pub user_agent: String,
-    /// Query pairs in order, form-decoded as Go's `URL.Query()` does.
-    pub query: Vec<(String, String)>,
-    pub headers: HeaderMap,
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: HeaderMap,
+    query: std::cell::OnceCell<Vec<(String, String)>>,
     pub body: BodyReader,
     pub response: ResponseWriter,
 }
 
 impl HttpEvent {
-    /// Builds the event for `parts`; `on_flush` receives the response head if the
-    /// guest flushes before returning.
+    /// Builds the event from the request's `parts`; `on_flush` receives the
+    /// response head if the guest flushes before returning.
     pub fn new(
-        parts: &hyper::http::request::Parts,
+        parts: hyper::http::request::Parts,
         body: RequestBody,
         limits: HttpLimits,
         on_flush: oneshot::Sender<Response<ResponseBody>>,
     ) -> Self {
-        let header = |name| {
-            parts
-                .headers
-                .get(name)
-                .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default()
-        };
-        let host = match parts.headers.get(hyper::header::HOST) {
-            Some(_) => header(hyper::header::HOST),
-            None => parts
-                .uri
-                .authority()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-        };
-        let query = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
         Self {
-            method: parts.method.as_str().to_owned(),
-            host,
-            path: parts.uri.path().to_owned(),
-            user_agent: header(hyper::header::USER_AGENT),
-            query,
-            headers: parts.headers.clone(),
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            query: std::cell::OnceCell::new(),
             body: BodyReader::new(body, limits.max_request_body),
             response: ResponseWriter::new(limits.max_response_body, on_flush),
         }
     }
 
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The Host header as received (the URI's authority if there is none).
+    pub fn host(&self) -> &[u8] {
+        match self.headers.get(hyper::header::HOST) {
+            Some(host) => host.as_bytes(),
+            None => self.uri.authority().map_or(&[], |a| a.as_str().as_bytes()),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    pub fn user_agent(&self) -> &[u8] {
+        self.header_value(hyper::header::USER_AGENT.as_str())
+    }
+
+    /// Query pairs in order, form-decoded as Go's `URL.Query()` does.
+    fn query(&self) -> &[(String, String)] {
+        self.query.get_or_init(|| {
+            self.uri
+                .query()
+                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default()
+        })
+    }
+
     /// Query names in order of first appearance, each once.
     pub fn query_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
-        for (k, _) in &self.query {
+        for (k, _) in self.query() {
             if !names.contains(&k.as_str()) {
                 names.push(k);
             }
@@ -96,7 +104,7 @@ impl HttpEvent {
 
     /// The first value of query parameter `name`; empty if absent (as in Taubyte).
     pub fn query_value(&self, name: &str) -> &str {
-        self.query
+        self.query()
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())

@@ -6,11 +6,13 @@ use crate::runtime::http_event::{HttpEvent, ResponseBody};
 use crate::runtime::invoke::InvokeError;
 use crate::runtime::state::EventData;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -77,21 +79,18 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
     if req.body().size_hint().lower() > limit {
         return too_large(limit);
     }
-    let function = app.hub.deployment().functions[index].clone();
     let (parts, body) = req.into_parts();
-    let (flush_tx, flush_rx) = oneshot::channel();
+    let (flush_tx, mut flush_rx) = oneshot::channel();
     let event = HttpEvent::new(
-        &parts,
+        parts,
         body.map_err(Into::into).boxed_unsync(),
         app.config.http,
         flush_tx,
     );
 
-    // The invocation runs in its own task: after a flush the response head goes out
-    // while the guest keeps writing.
-    let task = tokio::spawn(async move {
-        let name = function.name.clone();
+    let run = async move {
         let deployment = app.hub.deployment();
+        let name = deployment.functions[index].name.clone();
         match deployment
             .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
             .await
@@ -109,21 +108,31 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
                 "internal error\n".into(),
             )),
             Err(error) => {
-                tracing::error!(function = %name, path = %parts.uri.path(), %error, "function failed");
+                tracing::error!(function = %name, %error, "function failed");
                 Some(failure(&name, &error))
             }
         }
-    });
+    };
+    // A host bug must cost one request, not the connection: a panic is a 500.
+    let mut run = Box::pin(AssertUnwindSafe(run).catch_unwind());
 
+    // The invocation runs right here, in the connection's task. Only if the guest
+    // flushes does it move to a task of its own, so the head can go out while the
+    // guest keeps writing.
     tokio::select! {
         biased;
-        Ok(streamed) = flush_rx => streamed,
-        joined = task => match joined {
+        Ok(streamed) = &mut flush_rx => {
+            tokio::spawn(run);
+            streamed
+        }
+        finished = &mut run => match finished {
             Ok(Some(response)) => response,
-            // `None` comes only after a flush, which the first branch took.
-            Ok(None) => text(StatusCode::INTERNAL_SERVER_ERROR, "response lost\n".into()),
-            Err(error) => {
-                tracing::error!(%error, "invocation task panicked");
+            // `None` comes only after a flush: the head is waiting.
+            Ok(None) => flush_rx
+                .await
+                .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response lost\n".into())),
+            Err(_panic) => {
+                tracing::error!("an invocation panicked");
                 text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
             }
         },
