@@ -5,22 +5,10 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use wisp_e2e::cdp::{Browser, Page};
-use wisp_e2e::{repo, Server};
+use wisp_e2e::{sample_server, Server};
 
 /// Joining, connecting and a message's round trip each take milliseconds; this is the bound.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The sample project, built once per test process and served.
-async fn sample_server() -> Server {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let dir = repo().join("config");
-    BUILT.call_once(|| {
-        let loaded = wisp::project::load(&dir);
-        let project = loaded.project.expect("the sample project is valid");
-        wisp::builder::build_project(&project).expect("building the samples");
-    });
-    Server::start(&dir).await
-}
 
 #[tokio::test]
 async fn two_pages_in_one_room_see_each_others_messages() -> Result<()> {

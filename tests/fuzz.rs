@@ -188,16 +188,9 @@ async fn fuzz_server() -> &'static Server {
         .get_or_init(|| async {
             let p = Project::new();
             p.file("messaging/all.yaml", "channel:\n  regex: true\n  match: \".*\"\nbridges:\n  websocket:\n    enable: true\n");
-            let wasm = p.path().join("fuzz.bin");
-            std::fs::write(&wasm, wat::parse_str(fuzz_guest()).expect("the fuzz guest is valid WAT")).expect("write");
+            let wasm = p.wat("fuzz", &fuzz_guest());
             p.http_function("fuzz", "GET", "/fuzz", "handler", &wasm);
-            let ok = p.path().join("ok.bin");
-            let ok_wat = r#"(module
-                (import "taubyte/sdk" "eventHttpWrite" (func $w (param i32 i32 i32 i32) (result i32)))
-                (memory (export "memory") 1) (data (i32.const 8) "ok")
-                (func (export "handler") (param $id i32)
-                    (drop (call $w (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#;
-            std::fs::write(&ok, wat::parse_str(ok_wat).expect("valid WAT")).expect("write");
+            let ok = p.wat("ok", wisp_e2e::OK_WAT);
             p.http_function("ok", "GET", "/ok", "handler", &ok);
             let server = Server::start(p.path()).await;
             (p, server)

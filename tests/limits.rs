@@ -1,7 +1,7 @@
 //! Limits and shutdown: each limit gives a specific status or close code.
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -74,16 +74,7 @@ async fn a_client_publishing_too_fast_is_closed_with_1008() {
             break;
         }
     }
-    let code = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
+    let code = wisp_e2e::close_code(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(code, Some(CloseCode::Policy));
 }
 
@@ -107,16 +98,7 @@ async fn shutdown_finishes_in_flight_requests_and_closes_websockets_with_1001() 
     let started = Instant::now();
     let stopped = server.begin_shutdown();
 
-    let close = loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
-            Some(Ok(_)) => continue,
-            _ => break None,
-        }
-    };
+    let close = wisp_e2e::close_code(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(close, Some(CloseCode::Away));
     assert_eq!(
         in_flight.await.expect("request task"),

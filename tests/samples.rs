@@ -2,18 +2,7 @@
 
 use bytes::Bytes;
 use hyper::Method;
-use wisp_e2e::{repo, Server};
-
-async fn sample_server() -> Server {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    let dir = repo().join("config");
-    BUILT.call_once(|| {
-        let loaded = wisp::project::load(&dir);
-        let project = loaded.project.expect("the sample project is valid");
-        wisp::builder::build_project(&project).expect("building the samples");
-    });
-    Server::start(&dir).await
-}
+use wisp_e2e::sample_server;
 
 #[tokio::test]
 async fn ping_answers_pong() {

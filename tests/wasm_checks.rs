@@ -4,10 +4,7 @@ use wisp_e2e::{Project, Server};
 
 /// Writes a WAT module as a real binary wasm file and returns its path.
 fn wasm(project: &Project, name: &str, wat: &str) -> std::path::PathBuf {
-    let bytes = wat::parse_str(wat).expect("valid WAT");
-    let path = project.path().join(format!("{name}.bin"));
-    std::fs::write(&path, bytes).expect("writing wasm");
-    path
+    project.wat(name, wat)
 }
 
 /// Load errors, as `wisp check` would print them.
@@ -113,15 +110,7 @@ async fn a_bad_out_pointer_to_get_event_type_traps_only_that_instance() {
             (func (export "handler") (param $id i32)
                 (call $type (local.get $id) (i32.const -4))))"#,
     );
-    let ok = wasm(
-        &p,
-        "ok",
-        &format!(
-            r#"(module {WRITE_IMPORT} (memory (export "memory") 1) (data (i32.const 8) "ok")
-                (func (export "handler") (param $id i32)
-                    (drop (call $write (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#
-        ),
-    );
+    let ok = p.wat("ok", wisp_e2e::OK_WAT);
     p.http_function("evtype", "GET", "/evtype", "handler", &w);
     p.http_function("ok", "GET", "/ok", "handler", &ok);
     let server = Server::start(p.path()).await;
@@ -275,15 +264,7 @@ async fn non_utf8_and_over_long_channel_names_are_refused() {
 async fn malformed_http_gets_400_and_the_server_keeps_serving() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let p = Project::new();
-    let ok = wasm(
-        &p,
-        "ok",
-        &format!(
-            r#"(module {WRITE_IMPORT} (memory (export "memory") 1) (data (i32.const 8) "ok")
-                (func (export "handler") (param $id i32)
-                    (drop (call $write (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#
-        ),
-    );
+    let ok = p.wat("ok", wisp_e2e::OK_WAT);
     p.http_function("ok", "GET", "/ok", "handler", &ok);
     let server = Server::start(p.path()).await;
     for garbage in [

@@ -58,17 +58,22 @@ pub fn build_project(project: &Project) -> anyhow::Result<usize> {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::copy(artifact, &function.wasm).with_context(|| {
-                format!(
-                    "copying {} to {}",
-                    artifact.display(),
-                    function.wasm.display()
-                )
-            })?;
+            install(artifact, &function.wasm)?;
             copied += 1;
         }
     }
     Ok(copied)
+}
+
+/// Copies `artifact` to `wasm` under a temporary name, then renames it into place, so
+/// a server loading the project meanwhile never reads a half-written module.
+fn install(artifact: &Path, wasm: &Path) -> anyhow::Result<()> {
+    let tmp = wasm.with_extension(format!("wasm.tmp{}", std::process::id()));
+    std::fs::copy(artifact, &tmp)
+        .with_context(|| format!("copying {} to {}", artifact.display(), tmp.display()))?;
+    std::fs::rename(&tmp, wasm)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), wasm.display()))?;
+    Ok(())
 }
 
 /// `artifacts/my-func.wasm` → `my_func` (cargo writes crate names with underscores).

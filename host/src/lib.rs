@@ -4,7 +4,8 @@
 //! - [`project`]: a Taubyte project folder → a typed, validated [`project::Project`].
 //! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event.
 //! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked.
-//! - [`messaging`]: channels, access rules, the broker seam, pub/sub functions.
+//! - [`messaging`]: channels, access rules, the broker seam (in-process or NATS), pub/sub
+//!   functions.
 //! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
 //! - [`load`]: project + runtime → something to serve (shared by `check` and `serve`).
 //! - [`builder`]: `wisp build`, compiling guest crates to wasm.

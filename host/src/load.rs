@@ -29,10 +29,20 @@ pub struct Loaded {
     pub deployment: Deployment,
     pub scopes: Scopes,
     pub router: Router,
-    /// Pub/sub triggers to subscribe at start: (function index, channel).
-    pub triggers: Vec<(usize, String)>,
+    /// Pub/sub triggers to subscribe at start.
+    pub triggers: Vec<PubSubTrigger>,
     /// Warnings (errors stop loading).
     pub warnings: Vec<Diagnostic>,
+}
+
+/// A pub/sub function's trigger.
+#[derive(Clone, Debug)]
+pub struct PubSubTrigger {
+    /// The function's index in the deployment.
+    pub function: usize,
+    pub channel: String,
+    /// `trigger.local: true`: the function takes only messages published on its node.
+    pub local: bool,
 }
 
 /// Every problem found, errors and warnings, in file order.
@@ -104,11 +114,25 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                 hosts,
                 ..
             } => {
-                for path in paths {
+                for (i, path) in paths.iter().enumerate() {
+                    if path == crate::server::health::PATH {
+                        diagnostics.push(Diagnostic::warning(
+                            function.file.clone(),
+                            None,
+                            format!("trigger.paths[{i}]"),
+                            format!(
+                                "{path} is Wisp's health endpoint; this function never gets it"
+                            ),
+                        ));
+                    }
                     router.add(method, path, hosts, index);
                 }
             }
-            Trigger::PubSub { channel, .. } => triggers.push((index, channel.clone())),
+            Trigger::PubSub { channel, local } => triggers.push(PubSubTrigger {
+                function: index,
+                channel: channel.clone(),
+                local: *local,
+            }),
             Trigger::P2p { .. } => {}
         }
     }

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use wisp::load::{LoadOptions, Problems};
-use wisp::messaging::broker::LocalBroker;
+use wisp::messaging::broker::{Broker, LocalBroker};
 use wisp::messaging::functions::InvocationLimits;
+use wisp::messaging::nats::{
+    check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
+};
 use wisp::runtime::cache::ModuleCache;
 use wisp::server::{App, ServerConfig};
 
@@ -99,6 +102,50 @@ struct ServeArgs {
     shutdown_timeout: std::time::Duration,
     #[command(flatten)]
     cache: CacheArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// Join a cluster: NATS server URLs, comma-separated (nats://HOST:PORT,...). Nodes
+    /// sharing NATS share channels. Without it, messages stay in this process
+    #[arg(long, value_name = "URLS", env = "WISP_CLUSTER", value_delimiter = ',')]
+    cluster: Vec<String>,
+    /// This node's id in the cluster [default: host name, process id and a random part]
+    #[arg(long, value_name = "ID", env = "WISP_NODE_ID")]
+    node_id: Option<String>,
+    /// Messages held for NATS while it is unreachable; past this, publishes reach this node only and get an error
+    #[arg(long, value_name = "N", default_value_t = QueueLimits::default().messages)]
+    cluster_queue: usize,
+    /// Bytes held for NATS while it is unreachable (the other bound of the same queue)
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    cluster_queue_bytes: u64,
+}
+
+impl ClusterArgs {
+    /// The cluster settings, or `None` for a single node.
+    fn config(&self) -> anyhow::Result<Option<NatsConfig>> {
+        let servers: Vec<String> = self
+            .cluster
+            .iter()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect();
+        if servers.is_empty() {
+            return Ok(None);
+        }
+        let node_id = self.node_id.clone().unwrap_or_else(default_node_id);
+        check_node_id(&node_id).map_err(anyhow::Error::msg)?;
+        Ok(Some(NatsConfig {
+            servers,
+            node_id,
+            queue: QueueLimits {
+                messages: self.cluster_queue.max(1),
+                bytes: usize::try_from(self.cluster_queue_bytes).unwrap_or(usize::MAX),
+            },
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -107,6 +154,15 @@ struct CheckArgs {
     project: ProjectArg,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+/// Prints a start-up banner line. Unlike `println!` it never panics: a server must not
+/// die because whoever started it stopped reading its stdout.
+macro_rules! banner {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -122,7 +178,9 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wasmtime_wasi=warn,wiggle=warn")
+                tracing_subscriber::EnvFilter::new(
+                    "info,wasmtime_wasi=warn,wiggle=warn,async_nats=warn",
+                )
             }),
         )
         .with_writer(std::io::stderr)
@@ -202,13 +260,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.connections.max_total = args.max_connections;
     config.connections.max_per_client = args.max_connections_per_client;
     config.drain = args.shutdown_timeout;
+    let cluster = args.cluster.config()?;
     raise_file_limit(args.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let app = App::start(loaded, Arc::new(LocalBroker::new()), config);
+        let broker: Arc<dyn Broker> = match &cluster {
+            None => Arc::new(LocalBroker::new()),
+            Some(cluster) => Arc::new(
+                NatsBroker::connect(cluster.clone())
+                    .await
+                    .context("joining the cluster")?,
+            ),
+        };
+        let app = App::start(loaded, broker, config);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| {
@@ -218,19 +285,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
-        println!(
+        banner!(
             "wisp: serving {} on http://{addr}",
             args.project.project.display()
         );
         let functions = &app.hub.deployment().functions;
         for (method, path, host, target) in app.router.routes() {
             let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
-            println!("  {method:<6} {path}{host} -> {}", functions[target].name);
+            banner!("  {method:<6} {path}{host} -> {}", functions[target].name);
         }
         let hash = &app.hub.scopes.get(0).hash;
-        println!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
+        banner!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
         if let Some(public) = &app.public {
-            println!("  files from {} at http://{addr}/", public.display());
+            banner!("  files from {} at http://{addr}/", public.display());
+        }
+        if let Some(cluster) = &cluster {
+            let servers: Vec<String> = cluster.servers.iter().map(|url| redact(url)).collect();
+            banner!(
+                "  cluster node {} via NATS at {} (link state at http://{addr}/_wisp/health)",
+                cluster.node_id,
+                servers.join(", ")
+            );
         }
         wisp::server::run(listener, app, shutdown_signal()).await
     })

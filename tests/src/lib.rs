@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 and a real HTTP client.
 
 pub mod cdp;
+pub mod nats;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -90,6 +91,15 @@ impl Project {
         self
     }
 
+    /// Compiles WAT text to a real wasm binary in the project folder; returns its path
+    /// (to hand to [`Self::http_function`]).
+    pub fn wat(&self, name: &str, wat: &str) -> PathBuf {
+        let bytes = wat::parse_str(wat).expect("valid WAT");
+        let path = self.path().join(format!("{name}.bin"));
+        std::fs::write(&path, bytes).expect("writing wasm");
+        path
+    }
+
     /// Copies a wasm (or any) file to `artifacts/<name>.wasm`.
     pub fn artifact(&self, name: &str, wasm: &Path) -> &Self {
         let dest = self.path().join("artifacts").join(format!("{name}.wasm"));
@@ -137,6 +147,27 @@ impl Default for Project {
     }
 }
 
+/// How the test servers load projects: 64 invocations at once, the shared cache.
+fn test_options() -> LoadOptions {
+    LoadOptions {
+        invocations: wisp::messaging::functions::InvocationLimits {
+            concurrent: 64,
+            ..Default::default()
+        },
+        cache: cache(),
+    }
+}
+
+/// `WISP_TEST_LOG=debug cargo test ...` shows the servers' log while debugging.
+fn init_test_log() {
+    if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// The default server settings, except that every test client comes from
 /// 127.0.0.1 and some tests publish faster than a person would: the connection
 /// and publish-rate limits are lifted (their own tests set them).
@@ -153,6 +184,8 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    /// A cluster node's own runtime, so that the node can die at once ([`Server::kill`]).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// A response, read whole.
@@ -180,25 +213,69 @@ impl Server {
     }
 
     pub async fn start_with(project: &Path, config: ServerConfig) -> Self {
-        let options = LoadOptions {
-            invocations: wisp::messaging::functions::InvocationLimits {
-                concurrent: 64,
-                ..Default::default()
-            },
-            cache: cache(),
-        };
-        Self::start_loaded(project, &options, config).await
+        Self::start_loaded(project, &test_options(), config).await
+    }
+
+    /// A cluster node: `project` served with [`test_config`] and a
+    /// [`NatsBroker`](wisp::messaging::nats::NatsBroker), on a runtime of its own
+    /// (two threads) so that [`Server::kill`] can end it the way a crash would.
+    pub async fn start_node(project: &Path, cluster: wisp::messaging::nats::NatsConfig) -> Self {
+        init_test_log();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wisp-node")
+            .enable_all()
+            .build()
+            .expect("a node runtime");
+        let project = project.to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let started = runtime.spawn(async move {
+            let loaded = match wisp::load::load(&project, &test_options()) {
+                Ok(loaded) => loaded,
+                Err(error) => panic!("project {} did not load:\n{error}", project.display()),
+            };
+            let broker = wisp::messaging::nats::NatsBroker::connect(cluster)
+                .await
+                .expect("a valid cluster configuration");
+            let app = App::start(loaded, Arc::new(broker), test_config());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding 127.0.0.1:0");
+            let addr = listener
+                .local_addr()
+                .expect("a bound listener has an address");
+            let running = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                wisp::server::run(listener, app, shutdown)
+                    .await
+                    .expect("server failed");
+            });
+            (addr, running)
+        });
+        let (addr, running) = started.await.expect("the node started");
+        Self {
+            addr,
+            shutdown: Some(tx),
+            running: Some(running),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Ends a node started with [`Server::start_node`] at once: every task and
+    /// connection dropped, nothing drained, as if the process died.
+    pub fn kill(&mut self) {
+        self.shutdown.take();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
-        // `WISP_TEST_LOG=debug cargo test ...` shows the server's log while debugging.
-        if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_test_writer()
-                .try_init();
-        }
+        init_test_log();
         let loaded = match wisp::load::load(project, options) {
             Ok(loaded) => loaded,
             Err(error) => panic!("project {} did not load:\n{error}", project.display()),
@@ -225,6 +302,7 @@ impl Server {
             shutdown: Some(tx),
             running: Some(running),
             client,
+            runtime: None,
         }
     }
 
@@ -281,8 +359,20 @@ impl Drop for Server {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // A node's runtime cannot be dropped inside the test's runtime; this may.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
+
+/// A guest whose export `handler` answers `ok`.
+pub const OK_WAT: &str = r#"(module
+    (import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 8) "ok")
+    (func (export "handler") (param $id i32)
+        (drop (call $write (local.get $id) (i32.const 8) (i32.const 2) (i32.const 64)))))"#;
 
 /// A WebSocket client connection.
 pub type WsClient =
@@ -355,4 +445,34 @@ pub async fn raw_get(addr: SocketAddr, path: &str) -> (Option<u16>, String) {
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok());
     (status, answer)
+}
+
+/// The sample project in `config/`, built once per test process (`wisp build`), and
+/// served.
+pub async fn sample_server() -> Server {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let dir = repo().join("config");
+    BUILT.call_once(|| {
+        let loaded = wisp::project::load(&dir);
+        let project = loaded.project.expect("the sample project is valid");
+        wisp::builder::build_project(&project).expect("building the samples");
+    });
+    Server::start(&dir).await
+}
+
+/// Reads until the server closes `ws`: the close code it sent, or `None` if the
+/// connection ended without one (or nothing came within `wait`).
+pub async fn close_code(
+    ws: &mut WsClient,
+    wait: std::time::Duration,
+) -> Option<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await.ok()?? {
+            Ok(Message::Close(frame)) => return frame.map(|f| f.code),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
 }

@@ -44,40 +44,61 @@ fn add_value(linker: &mut Linker<HostState>, name: &str, get: Getter) -> anyhow:
     Ok(())
 }
 
-fn add_request_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    add_value(linker, "getHttpEventMethod", |h| h.method().as_bytes())?;
-    add_value(linker, "getHttpEventHost", HttpEvent::host)?;
-    add_value(linker, "getHttpEventPath", |h| h.path().as_bytes())?;
-    add_value(linker, "getHttpEventUserAgent", HttpEvent::user_agent)?;
+/// A request value looked up by name: a query parameter or a header.
+type KeyedGetter = for<'a> fn(&'a HttpEvent, &str) -> &'a [u8];
 
-    // One query value: (id, sizePtr, keyPtr, keyLen) / (id, keyPtr, keyLen, buf, bufSize).
+/// Defines `<name>Size(id, sizePtr, keyPtr, keyLen)` and
+/// `<name>(id, keyPtr, keyLen, buf, bufSize)` for `get`.
+fn add_keyed_value(
+    linker: &mut Linker<HostState>,
+    name: &str,
+    get: KeyedGetter,
+) -> anyhow::Result<()> {
     linker.func_wrap(
         SDK_MODULE,
-        "getHttpEventQueryValueByNameSize",
-        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32, key: i32, key_len: i32| -> i32 {
+        &format!("{name}Size"),
+        move |mut c: Caller<'_, HostState>,
+              id: i32,
+              size_ptr: i32,
+              key: i32,
+              key_len: i32|
+              -> i32 {
             call(&mut c, |mem, st| {
                 let key = mem.string(key, key_len)?;
-                let len = st.http(id)?.query_value(&key).len();
+                let len = get(st.http(id)?, &key).len();
                 mem.write_u32(size_ptr, len as u32)
             })
         },
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getHttpEventQueryValueByName",
-        |mut c: Caller<'_, HostState>,
-         id: i32,
-         key: i32,
-         key_len: i32,
-         buf: i32,
-         cap: i32|
-         -> i32 {
+        name,
+        move |mut c: Caller<'_, HostState>,
+              id: i32,
+              key: i32,
+              key_len: i32,
+              buf: i32,
+              cap: i32|
+              -> i32 {
             call(&mut c, |mem, st| {
                 let key = mem.string(key, key_len)?;
-                mem.write_sized(buf, cap, st.http(id)?.query_value(&key).as_bytes())
+                mem.write_sized(buf, cap, get(st.http(id)?, &key))
             })
         },
     )?;
+    Ok(())
+}
+
+fn add_request_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    add_value(linker, "getHttpEventMethod", |h| h.method().as_bytes())?;
+    add_value(linker, "getHttpEventHost", HttpEvent::host)?;
+    add_value(linker, "getHttpEventPath", |h| h.path().as_bytes())?;
+    add_value(linker, "getHttpEventUserAgent", HttpEvent::user_agent)?;
+
+    add_keyed_value(linker, "getHttpEventQueryValueByName", |h, k| {
+        h.query_value(k).as_bytes()
+    })?;
+    add_keyed_value(linker, "getHttpEventHeaders", HttpEvent::header_value)?;
     // Query names: the second call takes no buffer size, so only memory bounds apply.
     linker.func_wrap(
         SDK_MODULE,
@@ -100,33 +121,6 @@ fn add_request_calls(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         },
     )?;
 
-    linker.func_wrap(
-        SDK_MODULE,
-        "getHttpEventHeadersSize",
-        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32, key: i32, key_len: i32| -> i32 {
-            call(&mut c, |mem, st| {
-                let key = mem.string(key, key_len)?;
-                let len = st.http(id)?.header_value(&key).len();
-                mem.write_u32(size_ptr, len as u32)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        SDK_MODULE,
-        "getHttpEventHeaders",
-        |mut c: Caller<'_, HostState>,
-         id: i32,
-         key: i32,
-         key_len: i32,
-         buf: i32,
-         cap: i32|
-         -> i32 {
-            call(&mut c, |mem, st| {
-                let key = mem.string(key, key_len)?;
-                mem.write_sized(buf, cap, st.http(id)?.header_value(&key))
-            })
-        },
-    )?;
     // Header names under both names: Taubyte's host exports the first pair, its Go
     // SDK imports the second (and so fails to link there).
     for name in [

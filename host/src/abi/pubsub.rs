@@ -7,7 +7,7 @@
 use super::errno::Errno;
 use super::memory::GuestMemory;
 use super::{call, SDK_MODULE};
-use crate::messaging::broker::SinkId;
+use crate::messaging::broker::{Reach, SinkId};
 use crate::runtime::state::HostState;
 use bytes::Bytes;
 use wasmtime::{Caller, Linker};
@@ -22,7 +22,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
                     channel_name(mem, chan, chan_len, &st.function, Errno::SubscribeFailed)?;
                 let env = &st.env;
                 env.hub
-                    .subscribe_function(env.function, &channel)
+                    .subscribe_function(env.function, &channel, Reach::Cluster)
                     .map_err(|error| {
                         tracing::warn!(function = %st.function, %error, "subscribe refused");
                         Errno::SubscribeFailed

@@ -1,8 +1,10 @@
 //! The broker seam: where published messages meet their subscribers.
 //!
 //! [`Broker`] is the one interface publishers and subscribers use. [`LocalBroker`]
-//! delivers inside this process; a cluster backplane implements the same trait and
-//! forwards between nodes, without callers changing.
+//! delivers inside this process; [`NatsBroker`](super::nats::NatsBroker) implements
+//! the same trait and forwards between nodes, without callers changing. Callers say
+//! how far a publish or subscription reaches ([`Reach`]); only a cluster broker
+//! looks at it.
 
 use super::Message;
 use std::collections::HashMap;
@@ -17,9 +19,44 @@ pub enum SinkId {
     Socket(u64),
 }
 
+/// How far a publish or a subscription reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// This node only: channels and triggers marked `local: true`.
+    Node,
+    /// Every node of the cluster; on a single node, the same as [`Reach::Node`].
+    Cluster,
+}
+
+/// The state of a node's link to its cluster, as the health endpoint reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterLink {
+    /// Not clustered: the in-process broker.
+    Off,
+    Connected,
+    /// Clustered, but the link is down (or not up yet); local delivery goes on.
+    Disconnected,
+}
+
+impl ClusterLink {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// A subscriber: something that takes messages without blocking the publisher.
 pub trait Sink: Send + Sync {
     fn id(&self) -> SinkId;
+    /// A name that is the same on every node running the project (a function's
+    /// name). A cluster broker groups function subscribers by it, so that one node,
+    /// not every node, runs the function for a message.
+    fn name(&self) -> Option<&str> {
+        None
+    }
     /// Queues `message` for this subscriber. Must not block: a slow subscriber
     /// drops or disconnects itself, it never slows the publisher.
     fn deliver(&self, message: &Arc<Message>);
@@ -30,16 +67,31 @@ pub trait Sink: Send + Sync {
 pub enum PublishError {
     #[error("the broker is unavailable: {0}")]
     Unavailable(String),
+    /// The cluster link is down or slow and its outbound queue is full. The message
+    /// was delivered on this node, but not to the others.
+    #[error("delivered on this node only: the cluster queue is full ({0})")]
+    ClusterBacklog(String),
+    /// The message is larger than the cluster's transport takes. The message was
+    /// delivered on this node, but not to the others.
+    #[error("delivered on this node only: {size} bytes is over the cluster's {limit}-byte message limit")]
+    ClusterTooLarge { size: usize, limit: usize },
 }
 
 /// Routes messages by topic to subscribers.
 pub trait Broker: Send + Sync {
-    /// Delivers `message` to every subscriber of `topic` but its origin.
-    fn publish(&self, topic: &str, message: Arc<Message>) -> Result<(), PublishError>;
+    /// Delivers `message` to every subscriber of `topic` but its origin, on this
+    /// node or (`Reach::Cluster`) on every node.
+    fn publish(&self, topic: &str, message: Arc<Message>, reach: Reach)
+        -> Result<(), PublishError>;
     /// Adds `sink` to `topic`; a sink already there (same id) is not added twice.
-    fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>);
+    /// With `Reach::Node` the sink gets only messages published on this node.
+    fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>, reach: Reach);
     /// Removes the sink with `id` from `topic`.
     fn unsubscribe(&self, topic: &str, id: SinkId);
+    /// The link to the cluster, if there is one.
+    fn cluster_link(&self) -> ClusterLink {
+        ClusterLink::Off
+    }
 }
 
 type Subscribers = Arc<[Arc<dyn Sink>]>;
@@ -70,42 +122,69 @@ impl LocalBroker {
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.subscribers(topic).map_or(0, |s| s.len())
     }
-}
 
-impl Broker for LocalBroker {
-    fn publish(&self, topic: &str, message: Arc<Message>) -> Result<(), PublishError> {
+    /// Delivers `message` to every subscriber of `topic` but its origin.
+    pub fn deliver(&self, topic: &str, message: &Arc<Message>) {
         if let Some(subscribers) = self.subscribers(topic) {
             for sink in subscribers.iter() {
                 if Some(sink.id()) != message.origin {
-                    sink.deliver(&message);
+                    sink.deliver(message);
                 }
             }
         }
-        Ok(())
     }
 
-    fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>) {
+    /// Adds `sink` to `topic` unless a sink with its id is there; returns how many
+    /// subscribers `topic` has now.
+    pub fn add(&self, topic: &str, sink: Arc<dyn Sink>) -> usize {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let current = topics.get(topic).map(|s| s.to_vec()).unwrap_or_default();
         if current.iter().any(|s| s.id() == sink.id()) {
-            return;
+            return current.len();
         }
         let mut next = current;
         next.push(sink);
+        let count = next.len();
         topics.insert(topic.to_owned(), next.into());
+        count
     }
 
-    fn unsubscribe(&self, topic: &str, id: SinkId) {
+    /// Removes the sink with `id` from `topic`; returns how many subscribers are
+    /// left, or `None` if there was no such sink.
+    pub fn remove(&self, topic: &str, id: SinkId) -> Option<usize> {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        let Some(current) = topics.get(topic) else {
-            return;
-        };
+        let current = topics.get(topic)?;
+        if !current.iter().any(|s| s.id() == id) {
+            return None;
+        }
         let next: Vec<Arc<dyn Sink>> = current.iter().filter(|s| s.id() != id).cloned().collect();
+        let left = next.len();
         if next.is_empty() {
             topics.remove(topic);
         } else {
             topics.insert(topic.to_owned(), next.into());
         }
+        Some(left)
+    }
+}
+
+impl Broker for LocalBroker {
+    fn publish(
+        &self,
+        topic: &str,
+        message: Arc<Message>,
+        _reach: Reach,
+    ) -> Result<(), PublishError> {
+        self.deliver(topic, &message);
+        Ok(())
+    }
+
+    fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>, _reach: Reach) {
+        self.add(topic, sink);
+    }
+
+    fn unsubscribe(&self, topic: &str, id: SinkId) {
+        self.remove(topic, id);
     }
 }
 
@@ -143,16 +222,18 @@ mod tests {
         let broker = LocalBroker::new();
         let a = recorder(SinkId::Socket(1));
         let b = recorder(SinkId::Function(0));
-        broker.subscribe("t", a.clone());
-        broker.subscribe("t", a.clone());
-        broker.subscribe("t", b.clone());
+        broker.subscribe("t", a.clone(), Reach::Cluster);
+        broker.subscribe("t", a.clone(), Reach::Cluster);
+        broker.subscribe("t", b.clone(), Reach::Node);
         assert_eq!(broker.subscriber_count("t"), 2);
         for (i, origin) in [None, Some(SinkId::Socket(1)), Some(SinkId::Function(0))]
             .into_iter()
             .enumerate()
         {
             let message = Message::new("c", bytes::Bytes::from(format!("m{i}")), None, origin);
-            broker.publish("t", Arc::new(message)).unwrap();
+            broker
+                .publish("t", Arc::new(message), Reach::Cluster)
+                .unwrap();
         }
         assert_eq!(*a.got.lock().unwrap(), ["m0", "m2"]);
         assert_eq!(*b.got.lock().unwrap(), ["m0", "m1"]);

@@ -2,7 +2,7 @@
 //! queue of its own and one worker, so a function sees a channel's messages in
 //! publish order, while different subscriptions run concurrently up to a bound.
 
-use super::broker::{Sink, SinkId};
+use super::broker::{Reach, Sink, SinkId};
 use super::{Hub, Message};
 use crate::runtime::function::GuestFunction;
 use crate::runtime::invoke::InvokeError;
@@ -134,7 +134,7 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     /// Subscribes `function` to `topic` once; later calls do nothing.
-    pub fn subscribe(&self, hub: &Arc<Hub>, function: usize, topic: String) {
+    pub fn subscribe(&self, hub: &Arc<Hub>, function: usize, topic: String, reach: Reach) {
         {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
             if !active.insert((function, topic.clone())) {
@@ -144,9 +144,9 @@ impl Subscriptions {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         tokio::spawn(run(Arc::downgrade(hub), function, rx));
         let name = hub.deployment().functions[function].name.clone();
-        tracing::info!(function = %name, %topic, "function subscribed");
+        tracing::info!(function = %name, %topic, ?reach, "function subscribed");
         hub.broker
-            .subscribe(&topic, Arc::new(FunctionSink { function, name, tx }));
+            .subscribe(&topic, Arc::new(FunctionSink { function, name, tx }), reach);
     }
 }
 
@@ -159,6 +159,10 @@ struct FunctionSink {
 impl Sink for FunctionSink {
     fn id(&self) -> SinkId {
         SinkId::Function(self.function)
+    }
+
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
     }
 
     fn deliver(&self, message: &Arc<Message>) {

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`broker`]: the [`Broker`](broker::Broker) seam and the in-process broker.
+//! - [`nats`]: the cluster broker: nodes share channels through NATS.
 //! - [`scope`]: messaging resources → which channels are allowed, topics, URLs.
 //! - [`functions`]: pub/sub functions as subscribers, invoked in order per channel.
 //! - [`hash`]: the project hash in topics and WebSocket URLs.
@@ -12,9 +13,10 @@
 pub mod broker;
 pub mod functions;
 pub mod hash;
+pub mod nats;
 pub mod scope;
 
-use broker::{Broker, PublishError, SinkId};
+use broker::{Broker, PublishError, Reach, SinkId};
 use bytes::Bytes;
 use scope::{AccessError, Scopes};
 use std::sync::Arc;
@@ -38,7 +40,12 @@ impl Message {
     /// A message on `channel`. `text` says whether a WebSocket client sent a text
     /// frame; `None` (a function or HTTP publish) means text when the bytes are
     /// UTF-8, binary otherwise.
-    pub fn new(channel: &str, payload: Bytes, text: Option<bool>, origin: Option<SinkId>) -> Self {
+    pub fn new(
+        channel: impl Into<Arc<str>>,
+        payload: Bytes,
+        text: Option<bool>,
+        origin: Option<SinkId>,
+    ) -> Self {
         let frame = match text {
             Some(false) => Frame::Binary(payload.clone()),
             _ => match Utf8Bytes::try_from(payload.clone()) {
@@ -47,7 +54,7 @@ impl Message {
             },
         };
         Self {
-            channel: Arc::from(channel),
+            channel: channel.into(),
             payload,
             frame,
             origin,
@@ -112,7 +119,8 @@ impl Hub {
             return Err(MessagingError::TooLarge(payload.len(), self.max_message));
         }
         let message = Arc::new(Message::new(channel, payload, text, origin));
-        self.broker.publish(&scope.topic(channel), message)?;
+        self.broker
+            .publish(&scope.topic(channel), message, scope.reach(channel))?;
         Ok(())
     }
 
@@ -125,16 +133,23 @@ impl Hub {
 
     /// Subscribes function `function` to `channel` in its own scope. Idempotent:
     /// a function is called once per message however often it subscribes.
+    /// `Reach::Node` (a trigger marked `local: true`) takes only this node's
+    /// messages; so does any subscription to a channel marked `local: true`.
     pub fn subscribe_function(
         self: &Arc<Self>,
         function: usize,
         channel: &str,
+        reach: Reach,
     ) -> Result<(), MessagingError> {
         let scope_index = self.deployment.scope_of(function);
         let scope = self.scopes.get(scope_index);
         scope.check(channel, false)?;
         let topic = scope.topic(channel);
-        self.subscriptions.subscribe(self, function, topic);
+        let reach = match scope.reach(channel) {
+            Reach::Node => Reach::Node,
+            Reach::Cluster => reach,
+        };
+        self.subscriptions.subscribe(self, function, topic, reach);
         Ok(())
     }
 }

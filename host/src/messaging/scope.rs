@@ -4,6 +4,7 @@
 //! another, with its own resources plus the project's. A scope's hash prefixes its
 //! topics and WebSocket URLs, so two applications' `chat` channels never meet.
 
+use super::broker::Reach;
 use super::hash::project_hash;
 use crate::project::{ChannelMatcher, Project};
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ struct Resource {
     matcher: ChannelMatcher,
     websocket: bool,
     self_echo: bool,
+    /// `local: true`: the channel's messages stay on the node they are published on.
+    local: bool,
 }
 
 /// The messaging resources visible from one place (the project or an application).
@@ -40,6 +43,8 @@ pub struct Scope {
     pub hash: String,
     pub application: Option<String>,
     resources: Vec<Resource>,
+    /// Some resource is `local: true` (else [`Scope::reach`] needs no matching).
+    any_local: bool,
 }
 
 impl Scope {
@@ -72,6 +77,21 @@ impl Scope {
             .any(|r| r.self_echo && r.matcher.matches(channel))
     }
 
+    /// How far messages on `channel` go: this node only if a matching messaging
+    /// resource says `local: true`, else the whole cluster.
+    pub fn reach(&self, channel: &str) -> Reach {
+        let local = self.any_local
+            && self
+                .resources
+                .iter()
+                .any(|r| r.local && r.matcher.matches(channel));
+        if local {
+            Reach::Node
+        } else {
+            Reach::Cluster
+        }
+    }
+
     /// The broker topic for `channel` in this scope.
     pub fn topic(&self, channel: &str) -> String {
         format!("{}/{channel}", self.hash)
@@ -101,21 +121,21 @@ impl Scopes {
                     matcher: m.matcher.clone(),
                     websocket: m.websocket,
                     self_echo: m.self_echo,
+                    local: m.local,
                 })
                 .collect()
         };
-        let mut scopes = vec![Scope {
-            hash: project_hash(&project.id, None),
-            application: None,
-            resources: resources_of(None),
-        }];
-        for app in &project.applications {
-            scopes.push(Scope {
-                hash: project_hash(&project.id, Some(app)),
-                application: Some(app.clone()),
-                resources: resources_of(Some(app)),
-            });
-        }
+        let scope = |application: Option<&String>| {
+            let resources = resources_of(application.map(String::as_str));
+            Scope {
+                hash: project_hash(&project.id, application.map(String::as_str)),
+                application: application.cloned(),
+                any_local: resources.iter().any(|r| r.local),
+                resources,
+            }
+        };
+        let mut scopes = vec![scope(None)];
+        scopes.extend(project.applications.iter().map(|app| scope(Some(app))));
         let by_hash = scopes
             .iter()
             .enumerate()

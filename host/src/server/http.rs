@@ -33,6 +33,9 @@ pub async fn handle(
     if req.uri().path().starts_with("/ws-") {
         return Ok(super::websocket::handle(app, connection, req));
     }
+    if req.uri().path() == super::health::PATH {
+        return Ok(super::health::handle(&app, req.method()));
+    }
     let target = app
         .router
         .find(req.method().as_str(), host, req.uri().path());

@@ -5,8 +5,10 @@
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
 //! - [`static_files`]: the project's `public/` folder.
+//! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
 //! - [`limits`]: connection limits, total and per client address.
 
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod router;
@@ -14,7 +16,7 @@ pub mod static_files;
 pub mod websocket;
 
 use crate::load::Loaded;
-use crate::messaging::broker::Broker;
+use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::Hub;
 use crate::runtime::http_event::HttpLimits;
 use hyper::server::conn::http1;
@@ -89,8 +91,14 @@ impl App {
             Arc::new(loaded.deployment),
             config.websocket.max_message,
         );
-        for (function, channel) in &loaded.triggers {
-            if let Err(error) = hub.subscribe_function(*function, channel) {
+        for trigger in &loaded.triggers {
+            let reach = if trigger.local {
+                Reach::Node
+            } else {
+                Reach::Cluster
+            };
+            let channel = &trigger.channel;
+            if let Err(error) = hub.subscribe_function(trigger.function, channel, reach) {
                 // Load already checked every trigger channel against the resources.
                 tracing::error!(%channel, %error, "subscribing a trigger failed");
             }

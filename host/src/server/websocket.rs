@@ -122,7 +122,8 @@ pub fn handle(
                 let config = WebSocketConfig::default()
                     // A small eager read buffer keeps idle connections cheap.
                     .read_buffer_size(4 << 10)
-                    .write_buffer_size(0)
+                    // Frames of a batch are buffered and written with one flush.
+                    .write_buffer_size(16 << 10)
                     .max_message_size(Some(limits.max_message))
                     .max_frame_size(Some(limits.max_message));
                 let ws = WebSocketStream::from_raw_socket(
@@ -239,9 +240,23 @@ struct Client {
     connection: Arc<Connection>,
 }
 
-/// Runs one connection: subscribe, read frames into the channel, write the
-/// channel out, until either side ends or the server shuts down.
-async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimits) {
+/// What woke a connection's task.
+enum Wake {
+    /// Its send queue overflowed: the client is too slow.
+    Overflow,
+    Shutdown,
+    /// A channel message to send (`None`: the queue closed).
+    Outgoing(Option<Arc<Message>>),
+    /// A frame from the client (`None`: the connection ended).
+    Incoming(Option<Result<Frame, WsError>>),
+    Ping,
+}
+
+/// Runs one connection in one task: subscribe, then read the client's frames into
+/// the channel and write the channel's messages out, until either side ends or the
+/// server shuts down. One task per socket means one writer, no lock between a
+/// reader and a writer, and one wake-up per delivery.
+async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketLimits) {
     let Client {
         scope,
         channel,
@@ -250,7 +265,7 @@ async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimit
         connection,
     } = client;
     let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = Arc::new(SocketSink {
         id,
         tx,
@@ -259,79 +274,115 @@ async fn serve(app: Arc<App>, client: Client, ws: Socket, limits: WebSocketLimit
         overflowed: AtomicBool::new(false),
         overflow: Notify::new(),
     });
-    app.hub.broker.subscribe(&topic, sink.clone());
+    let reach = app.hub.scopes.get(scope).reach(&channel);
+    app.hub.broker.subscribe(&topic, sink.clone(), reach);
     tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
 
-    let (write, mut read) = ws.split();
-    let (control_tx, control_rx) = mpsc::channel(4);
-    let last_seen = Arc::new(std::sync::Mutex::new(Instant::now()));
-    let mut writer = tokio::spawn(write_loop(
-        write,
-        rx,
-        control_rx,
-        sink.clone(),
-        limits,
-        last_seen.clone(),
-        channel.clone(),
-    ));
     let mut shutdown = app.shutdown.subscribe();
     let mut rate = RateLimit::new(limits.publish_rate);
+    let mut ping = tokio::time::interval(limits.ping_interval);
+    ping.reset();
+    let mut last_seen = Instant::now();
 
     let reason = loop {
-        let frame = tokio::select! {
-            frame = read.next() => frame,
-            _ = &mut writer => break "writer ended",
-            () = super::stopping(&mut shutdown) => {
-                let _ = control_tx.send(Control::Close(CloseCode::Away, "server shutting down")).await;
+        let wake = tokio::select! {
+            biased;
+            () = sink.overflow.notified() => Wake::Overflow,
+            () = super::stopping(&mut shutdown) => Wake::Shutdown,
+            message = rx.recv() => Wake::Outgoing(message),
+            frame = ws.next() => Wake::Incoming(frame),
+            _ = ping.tick() => Wake::Ping,
+        };
+        let step = match wake {
+            Wake::Overflow => {
+                tracing::warn!(socket = id, %channel, limit = sink.limit,
+                    "WebSocket client too slow (send queue full); closing with 1008");
+                close(&mut ws, SLOW_CONSUMER, "slow consumer").await;
+                break "slow consumer";
+            }
+            Wake::Shutdown => {
+                close(&mut ws, CloseCode::Away, "server shutting down").await;
                 break "server shutting down";
             }
+            Wake::Outgoing(None) => break "queue closed",
+            Wake::Outgoing(Some(first)) => {
+                // A client that stopped reading blocks this write: the overflow
+                // signal must still get through.
+                tokio::select! {
+                    biased;
+                    () = sink.overflow.notified() => {
+                        sink.overflow.notify_one();
+                        Ok(())
+                    }
+                    written = write_batch(&mut ws, &mut rx, &sink, first) => written,
+                }
+            }
+            Wake::Ping => {
+                if last_seen.elapsed() > limits.ping_interval * 2 {
+                    tracing::info!(socket = id, %channel, "WebSocket client stopped answering pings; dropping it");
+                    break "no pong";
+                }
+                ws.send(Frame::Ping(Bytes::new())).await
+            }
+            Wake::Incoming(frame) => {
+                last_seen = Instant::now();
+                let (payload, is_text): (Bytes, bool) = match frame {
+                    Some(Ok(Frame::Text(text))) => (text.into(), true),
+                    Some(Ok(Frame::Binary(data))) => (data, false),
+                    // tungstenite queued the pong (or the close reply): send it.
+                    Some(Ok(Frame::Ping(_))) => {
+                        if let Err(error) = ws.flush().await {
+                            tracing::debug!(socket = id, %error, "WebSocket write failed");
+                            break "write error";
+                        }
+                        continue;
+                    }
+                    Some(Ok(Frame::Pong(_) | Frame::Frame(_))) => continue,
+                    Some(Ok(Frame::Close(_))) | None => {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                        break "client closed";
+                    }
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
+                        size,
+                        max_size,
+                    }))) => {
+                        tracing::warn!(socket = id, %channel, size, max_size, "WebSocket message too big; closing with 1009");
+                        close(&mut ws, CloseCode::Size, "message too big").await;
+                        break "message too big";
+                    }
+                    Some(Err(error)) => {
+                        tracing::debug!(socket = id, %error, "WebSocket read failed");
+                        break "read error";
+                    }
+                };
+                if !rate.allow() {
+                    tracing::warn!(socket = id, peer = %connection.peer, %channel, rate = limits.publish_rate,
+                        "WebSocket client over its publish rate; closing with 1008");
+                    close(&mut ws, CloseCode::Policy, "publish rate exceeded").await;
+                    break "publish rate exceeded";
+                }
+                let origin = (!self_echo).then_some(SinkId::Socket(id));
+                if let Err(error) = app
+                    .hub
+                    .publish(scope, &channel, payload, Some(is_text), origin)
+                {
+                    tracing::warn!(socket = id, %channel, %error, "publish from a WebSocket client failed");
+                }
+                Ok(())
+            }
         };
-        *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        let (payload, is_text): (Bytes, bool) = match frame {
-            Some(Ok(Frame::Text(text))) => (text.into(), true),
-            Some(Ok(Frame::Binary(data))) => (data, false),
-            // tungstenite queued the pong; the writer flushes it out.
-            Some(Ok(Frame::Ping(_))) => {
-                let _ = control_tx.try_send(Control::Flush);
-                continue;
-            }
-            Some(Ok(Frame::Pong(_) | Frame::Frame(_))) => continue,
-            Some(Ok(Frame::Close(_))) | None => break "client closed",
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                tracing::warn!(socket = id, %channel, size, max_size, "WebSocket message too big; closing with 1009");
-                let _ = control_tx
-                    .send(Control::Close(CloseCode::Size, "message too big"))
-                    .await;
-                break "message too big";
-            }
-            Some(Err(error)) => {
-                tracing::debug!(socket = id, %error, "WebSocket read failed");
-                break "read error";
-            }
-        };
-        if !rate.allow() {
-            tracing::warn!(socket = id, peer = %connection.peer, %channel, rate = limits.publish_rate,
-                "WebSocket client over its publish rate; closing with 1008");
-            let _ = control_tx
-                .send(Control::Close(CloseCode::Policy, "publish rate exceeded"))
-                .await;
-            break "publish rate exceeded";
-        }
-        let origin = (!self_echo).then_some(SinkId::Socket(id));
-        if let Err(error) = app
-            .hub
-            .publish(scope, &channel, payload, Some(is_text), origin)
-        {
-            tracing::warn!(socket = id, %channel, %error, "publish from a WebSocket client failed");
+        if let Err(error) = step {
+            tracing::debug!(socket = id, %error, "WebSocket write failed");
+            break "write error";
         }
     };
     app.hub.broker.unsubscribe(&topic, SinkId::Socket(id));
-    drop(control_tx);
-    if !writer.is_finished() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
-        writer.abort();
-    }
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
+}
+
+/// Sends a close frame, giving a client that may not be reading a moment for it.
+async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(close_frame(code, reason))).await;
 }
 
 /// A token bucket: `rate` messages per second, bursts of up to `rate`.
@@ -367,113 +418,24 @@ impl RateLimit {
     }
 }
 
-enum Control {
-    Flush,
-    Close(CloseCode, &'static str),
-}
-
 /// Most messages written before one flush.
 const MAX_BATCH: usize = 64;
 
-/// What the writer does after one step.
-enum Flow {
-    Continue,
-    Stop,
-}
-
-/// The one task that writes to a socket.
-async fn write_loop(
-    mut write: WriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Arc<Message>>,
-    mut control: mpsc::Receiver<Control>,
-    sink: Arc<SocketSink>,
-    limits: WebSocketLimits,
-    last_seen: Arc<std::sync::Mutex<Instant>>,
-    channel: String,
-) {
-    let mut ping = tokio::time::interval(limits.ping_interval);
-    ping.reset();
-    loop {
-        // A step may block on a client that stopped reading; the overflow signal
-        // must still get through, so it races every step.
-        let step = tokio::select! {
-            biased;
-            () = sink.overflow.notified() => None,
-            step = step(&mut write, &mut rx, &mut control, &mut ping, &sink, &limits, &last_seen) => Some(step),
-        };
-        match step {
-            None => {
-                tracing::warn!(socket = sink.id, %channel, limit = sink.limit,
-                    "WebSocket client too slow (send queue full); closing with 1008");
-                // The client may not be reading at all: give the close frame a moment.
-                let close = close_frame(SLOW_CONSUMER, "slow consumer");
-                let _ = tokio::time::timeout(Duration::from_secs(1), write.send(close)).await;
-                return;
-            }
-            Some(Ok(Flow::Continue)) => {}
-            Some(Ok(Flow::Stop)) => return,
-            Some(Err(error)) => {
-                tracing::debug!(socket = sink.id, %error, "WebSocket write failed");
-                return;
-            }
-        }
-    }
-}
-
-type WriteHalf = futures_util::stream::SplitSink<Socket, Frame>;
-
-async fn step(
-    write: &mut WriteHalf,
-    rx: &mut mpsc::UnboundedReceiver<Arc<Message>>,
-    control: &mut mpsc::Receiver<Control>,
-    ping: &mut tokio::time::Interval,
-    sink: &SocketSink,
-    limits: &WebSocketLimits,
-    last_seen: &std::sync::Mutex<Instant>,
-) -> Result<Flow, WsError> {
-    tokio::select! {
-        biased;
-        command = control.recv() => match command {
-            Some(Control::Flush) => write.flush().await.map(|()| Flow::Continue),
-            Some(Control::Close(code, reason)) => {
-                write.send(close_frame(code, reason)).await?;
-                Ok(Flow::Stop)
-            }
-            None => {
-                write.close().await?;
-                Ok(Flow::Stop)
-            }
-        },
-        message = rx.recv() => match message {
-            Some(message) => write_batch(write, rx, sink, message).await.map(|()| Flow::Continue),
-            None => Ok(Flow::Stop),
-        },
-        _ = ping.tick() => {
-            let idle = last_seen.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
-            if idle > limits.ping_interval * 2 {
-                tracing::info!(socket = sink.id, "WebSocket client stopped answering pings; dropping it");
-                return Ok(Flow::Stop);
-            }
-            write.send(Frame::Ping(Bytes::new())).await.map(|()| Flow::Continue)
-        }
-    }
-}
-
 /// Writes `first` and whatever else is already queued, then flushes once.
 async fn write_batch(
-    write: &mut WriteHalf,
+    ws: &mut Socket,
     rx: &mut mpsc::UnboundedReceiver<Arc<Message>>,
     sink: &SocketSink,
     first: Arc<Message>,
 ) -> Result<(), WsError> {
     let mut bytes = first.payload.len();
-    write.feed(first.frame.clone()).await?;
+    ws.feed(first.frame.clone()).await?;
     for _ in 1..MAX_BATCH {
         let Ok(next) = rx.try_recv() else { break };
         bytes += next.payload.len();
-        write.feed(next.frame.clone()).await?;
+        ws.feed(next.frame.clone()).await?;
     }
-    let flushed = write.flush().await;
+    let flushed = ws.flush().await;
     sink.queued.fetch_sub(bytes, Ordering::Relaxed);
     flushed
 }

@@ -1,0 +1,65 @@
+//! Wisp's WebSocket bridge: every client of `ws://ADDR/ws-<hash>/<channel>` is a subscriber,
+//! and what a client sends is published to the channel's other clients (never back to it).
+
+use crate::net::{self, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct Subscriber {
+    socket: WebSocket,
+}
+
+impl Subscriber {
+    pub async fn connect(addr: &str, path: &str, index: usize) -> anyhow::Result<Self> {
+        let socket = net::websocket(addr, path, index, None).await?;
+        Ok(Self { socket })
+    }
+
+    /// The next message's payload; `None` once the server closes.
+    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+        next_data(&mut self.socket).await
+    }
+}
+
+/// The next text or binary frame's payload (tungstenite answers pings by itself).
+pub async fn next_data(socket: &mut WebSocket) -> anyhow::Result<Option<Bytes>> {
+    while let Some(frame) = socket.next().await {
+        match frame? {
+            Message::Text(text) => return Ok(Some(text.into())),
+            Message::Binary(data) => return Ok(Some(data)),
+            Message::Close(_) => return Ok(None),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A WebSocket client on the channel that only sends.
+pub struct Publisher {
+    sink: SplitSink<WebSocket, Message>,
+}
+
+impl Publisher {
+    pub async fn connect(addr: &str, path: &str, index: usize) -> anyhow::Result<Self> {
+        let socket = net::websocket(addr, path, index, None).await?;
+        Ok(Self {
+            sink: spawn_reader(socket),
+        })
+    }
+
+    /// Sends one text frame and flushes it.
+    pub async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
+        self.sink.send(Message::text(payload)).await?;
+        Ok(())
+    }
+}
+
+/// Splits `socket` and keeps reading its incoming half in a task of its own, so the server's
+/// pings are answered and nothing it sends piles up; returns the sending half.
+pub fn spawn_reader(socket: WebSocket) -> SplitSink<WebSocket, Message> {
+    let (sink, mut stream) = socket.split();
+    tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    sink
+}
