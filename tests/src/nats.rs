@@ -29,11 +29,28 @@ pub fn binary() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the server binds it right after).
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up here): a node
+/// that keeps reconnecting to a server that is down could otherwise, by chance, get
+/// that very port as its own source port (a TCP self-connect), and the server
+/// could not bind it again.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread test processes apart; within one process, walk forward.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 500) as u16 * 20,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(port < 32_000, "no free port below the ephemeral range");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// One subscription as the server's monitoring reports it.
