@@ -175,7 +175,8 @@ omission), recorded in HdrHistogram.\n\
 - Fan-out: one publisher sends 64-byte messages at a fixed rate (open loop); each carries its \
 intended send time and sequence number, and every subscriber records publish→deliver \
 latency from that time. The highest rate is searched by doubling, then bisecting; a step \
-passes with 100% delivered to every subscriber and p99 < 50 ms.\n\
+passes with 100% delivered to every subscriber and p99 < 50 ms, and a rate counts as failed \
+only if it fails twice in a row.\n\
 - Every client socket sets TCP_NODELAY; so does every server here (Wisp, hyper, wasmtime \
 serve, Redis, NATS, Python's asyncio). Subscriber connections come from several loopback \
 source addresses, 250 per address, as distinct clients would.\n\
@@ -183,9 +184,10 @@ source addresses, 250 per address, as distinct clients would.\n\
 limit (`--ws-publish-rate`, 1,000 messages/s) is lifted where one publisher stands for many \
 (figures 4, 5, 7), and `--max-connections` is raised for figure 6's 10,000 connections.\n\
 - Each figure gets a warm-up, then three runs (one with `--quick`); the table shows medians.\n\
-- The load generator has one core too: at the highest fan-out rates it, not the server, can be \
-what saturates. The `publish_lag_ms` of a step (in the raw results) shows when the publisher \
-itself fell behind its schedule.\n";
+- The load generator has one core too: at the highest rates it, not the server, can be what \
+saturates. Each run below shows the server's CPU use (100% = its core was the limit); a † \
+marks a fan-out search where the publisher itself fell behind its schedule at the first \
+failing rate. The raw JSON of every run stays in the `$WORK` folder `bench/run` prints.\n";
 
 /// A rate with thousands separators.
 fn count(value: f64) -> String {

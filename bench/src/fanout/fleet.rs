@@ -152,7 +152,7 @@ impl Fleet {
             listeners,
             size,
         };
-        fleet.sync(subscribers).await?;
+        fleet.sync().await?;
         Ok(fleet)
     }
 
@@ -161,7 +161,8 @@ impl Fleet {
     }
 
     /// Sends probes until every subscriber has seen one.
-    async fn sync(&mut self, subscribers: usize) -> anyhow::Result<()> {
+    async fn sync(&mut self) -> anyhow::Result<()> {
+        let subscribers = self.subscribers();
         let round = self.shared.round.load(Ordering::SeqCst) + 1;
         self.shared.synced.store(0, Ordering::SeqCst);
         self.shared.round.store(round, Ordering::SeqCst);
