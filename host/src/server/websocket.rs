@@ -121,7 +121,7 @@ pub fn handle(
             Ok(upgraded) => {
                 let config = WebSocketConfig::default()
                     // A small eager read buffer keeps idle connections cheap.
-                    .read_buffer_size(4 << 10)
+                    .read_buffer_size(2 << 10)
                     // Frames of a batch are buffered and written with one flush.
                     .write_buffer_size(16 << 10)
                     .max_message_size(Some(limits.max_message))
