@@ -17,16 +17,6 @@ const WAIT: Duration = Duration::from_secs(15);
 /// How long to listen for a message that must not come.
 const QUIET: Duration = Duration::from_millis(500);
 
-fn pubsub_function(p: &Project, name: &str, call: &str, channel: &str, local: bool) {
-    p.file(
-        &format!("functions/{name}.yaml"),
-        &format!(
-            "source: .\ntrigger:\n  type: pubsub\n  channel: {channel}\n  local: {local}\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: {call}\n"
-        ),
-    );
-    p.artifact(name, &test_wasm("pubsub_probe"));
-}
-
 /// The probe guest with: `probe-out` (where pub/sub functions report), `room/*`,
 /// a `local: true` channel `here`, and `loop`; `POST /publish?channel=`; `relay`
 /// on `room/relay`, `relay_lt` on `room/lt` with a `local: true` trigger,
@@ -53,10 +43,34 @@ fn cluster_project() -> Project {
         "publish",
         &test_wasm("pubsub_probe"),
     );
-    pubsub_function(&p, "relay", "relay", "room/relay", false);
-    pubsub_function(&p, "relay_lt", "relay", "room/lt", true);
-    pubsub_function(&p, "relay_here", "relay", "here", false);
-    pubsub_function(&p, "echo_back", "echo_back", "loop", false);
+    p.pubsub_function(
+        "relay",
+        "relay",
+        "room/relay",
+        false,
+        &test_wasm("pubsub_probe"),
+    );
+    p.pubsub_function(
+        "relay_lt",
+        "relay",
+        "room/lt",
+        true,
+        &test_wasm("pubsub_probe"),
+    );
+    p.pubsub_function(
+        "relay_here",
+        "relay",
+        "here",
+        false,
+        &test_wasm("pubsub_probe"),
+    );
+    p.pubsub_function(
+        "echo_back",
+        "echo_back",
+        "loop",
+        false,
+        &test_wasm("pubsub_probe"),
+    );
     p
 }
 

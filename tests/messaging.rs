@@ -12,16 +12,6 @@ const WAIT: Duration = Duration::from_secs(5);
 /// How long to listen for a message that must not come.
 const QUIET: Duration = Duration::from_millis(300);
 
-fn pubsub_function(p: &Project, name: &str, call: &str, channel: &str) {
-    p.file(
-        &format!("functions/{name}.yaml"),
-        &format!(
-            "source: .\ntrigger:\n  type: pubsub\n  channel: {channel}\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: {call}\n"
-        ),
-    );
-    p.artifact(name, &test_wasm("pubsub_probe"));
-}
-
 /// A project with the probe guest and messaging resources of every style.
 fn probe_project() -> Project {
     let p = Project::new();
@@ -48,8 +38,20 @@ fn probe_project() -> Project {
     ] {
         p.http_function(name, method, &format!("/{name}"), name, &wasm);
     }
-    pubsub_function(&p, "relay", "relay", "room/relay");
-    pubsub_function(&p, "echo_back", "echo_back", "loop");
+    p.pubsub_function(
+        "relay",
+        "relay",
+        "room/relay",
+        false,
+        &test_wasm("pubsub_probe"),
+    );
+    p.pubsub_function(
+        "echo_back",
+        "echo_back",
+        "loop",
+        false,
+        &test_wasm("pubsub_probe"),
+    );
     p
 }
 

@@ -91,6 +91,23 @@ impl Project {
         self
     }
 
+    /// Adds a pub/sub function `name` calling export `call` of `wasm` for each message
+    /// on `channel` (`local`: this node's messages only).
+    pub fn pubsub_function(
+        &self,
+        name: &str,
+        call: &str,
+        channel: &str,
+        local: bool,
+        wasm: &Path,
+    ) -> &Self {
+        let yaml = format!(
+            "source: .\ntrigger:\n  type: pubsub\n  channel: {channel}\n  local: {local}\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: {call}\n"
+        );
+        self.file(&format!("functions/{name}.yaml"), &yaml);
+        self.artifact(name, wasm)
+    }
+
     /// Compiles WAT text to a real wasm binary in the project folder; returns its path
     /// (to hand to [`Self::http_function`]).
     pub fn wat(&self, name: &str, wat: &str) -> PathBuf {

@@ -59,16 +59,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURLSize",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(
-                    st,
-                    &channel_name(
-                        mem,
-                        chan,
-                        chan_len,
-                        &st.function,
-                        Errno::GetWebSocketUrlFailed,
-                    )?,
-                )?;
+                let path = websocket_path(mem, st, chan, chan_len)?;
                 mem.write_u32(size_ptr, path.len() as u32)
             })
         },
@@ -78,16 +69,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "getWebSocketURL",
         |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, buf: i32| -> i32 {
             call(&mut c, |mem, st| {
-                let path = websocket_path(
-                    st,
-                    &channel_name(
-                        mem,
-                        chan,
-                        chan_len,
-                        &st.function,
-                        Errno::GetWebSocketUrlFailed,
-                    )?,
-                )?;
+                let path = websocket_path(mem, st, chan, chan_len)?;
                 mem.write(buf, path.as_bytes())
             })
         },
@@ -147,10 +129,17 @@ fn channel_name(
     })
 }
 
-fn websocket_path(st: &HostState, channel: &str) -> Result<String, Errno> {
+/// The WebSocket path of the channel named at `ptr`, or errno 38.
+fn websocket_path(
+    mem: &GuestMemory<'_>,
+    st: &HostState,
+    ptr: i32,
+    len: i32,
+) -> Result<String, Errno> {
+    let channel = channel_name(mem, ptr, len, &st.function, Errno::GetWebSocketUrlFailed)?;
     st.env
         .hub
-        .websocket_path(st.env.scope, channel)
+        .websocket_path(st.env.scope, &channel)
         .map_err(|error| {
             tracing::warn!(function = %st.function, %error, "WebSocket URL refused");
             Errno::GetWebSocketUrlFailed

@@ -186,11 +186,17 @@ fn encode_path(channel: &str) -> String {
 
 /// Reverses [`encode_path`] (and any other percent-encoding a client used).
 pub fn decode_path(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
+    unescape(path, b'%')
+}
+
+/// Decodes `<escape><two hex digits>` sequences in `text` back to bytes; `None` for a
+/// broken escape or a result that is not UTF-8.
+pub(crate) fn unescape(text: &str, escape: u8) -> Option<String> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
+        if bytes[i] == escape {
             let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;

@@ -123,20 +123,7 @@ mod tests {
     use super::*;
 
     fn unescape(token: &str) -> Option<String> {
-        let bytes = token.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'_' {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).ok()
+        crate::messaging::scope::unescape(token, b'_')
     }
 
     fn escaped(name: &str) -> String {
