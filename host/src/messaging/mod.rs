@@ -20,8 +20,6 @@ use broker::{Broker, PublishError, Reach, SinkId};
 use bytes::Bytes;
 use scope::{AccessError, Scopes};
 use std::sync::Arc;
-use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
-use tokio_tungstenite::tungstenite::Message as Frame;
 
 pub use functions::Deployment;
 
@@ -30,8 +28,11 @@ pub use functions::Deployment;
 pub struct Message {
     pub channel: Arc<str>,
     pub payload: Bytes,
-    /// The WebSocket frame, built once: text if the payload is text, else binary.
-    pub frame: Frame,
+    /// Whether WebSocket clients get it as a text frame (else binary).
+    pub text: bool,
+    /// The WebSocket frame as it goes on the wire to every client, encoded once.
+    /// (Server frames are unmasked, so every client gets the same bytes.)
+    pub wire: Bytes,
     /// The publisher, which does not receive its own message.
     pub origin: Option<SinkId>,
 }
@@ -46,20 +47,39 @@ impl Message {
         text: Option<bool>,
         origin: Option<SinkId>,
     ) -> Self {
-        let frame = match text {
-            Some(false) => Frame::Binary(payload.clone()),
-            _ => match Utf8Bytes::try_from(payload.clone()) {
-                Ok(text) => Frame::Text(text),
-                Err(_) => Frame::Binary(payload.clone()),
-            },
+        let text = match text {
+            Some(false) => false,
+            _ => std::str::from_utf8(&payload).is_ok(),
         };
         Self {
             channel: channel.into(),
+            wire: server_frame(text, &payload),
+            text,
             payload,
-            frame,
             origin,
         }
     }
+}
+
+/// A whole, unfragmented server-to-client WebSocket frame (RFC 6455, section 5.2).
+fn server_frame(text: bool, payload: &[u8]) -> Bytes {
+    const FIN: u8 = 0x80;
+    let opcode = if text { 0x1 } else { 0x2 };
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    frame.push(FIN | opcode);
+    match payload.len() {
+        len @ 0..=125 => frame.push(len as u8),
+        len @ 126..=0xFFFF => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame.into()
 }
 
 /// Why a pub/sub call failed.
@@ -151,5 +171,46 @@ impl Hub {
         };
         self.subscriptions.subscribe(self, function, topic, reach);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+
+    /// The frame tungstenite would write for the same message.
+    fn tungstenite_frame(text: bool, payload: &[u8]) -> Vec<u8> {
+        let opcode = OpCode::Data(if text { Data::Text } else { Data::Binary });
+        let mut out = Vec::new();
+        Frame::message(payload.to_vec(), opcode, true)
+            .format(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn wire_frames_match_tungstenite_at_every_length_boundary() {
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 200_000] {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let text = Message::new("c", payload.clone().into(), None, None);
+            assert!(text.text);
+            assert_eq!(
+                text.wire[..],
+                tungstenite_frame(true, &payload)[..],
+                "{len}"
+            );
+            let binary = Message::new("c", payload.clone().into(), Some(false), None);
+            assert!(!binary.text);
+            assert_eq!(
+                binary.wire[..],
+                tungstenite_frame(false, &payload)[..],
+                "{len}"
+            );
+        }
+        let invalid = Message::new("c", Bytes::from_static(&[0xff, 0xfe]), None, None);
+        assert!(!invalid.text, "bytes that are not UTF-8 go out as binary");
+        assert_eq!(invalid.wire[0], 0x82);
     }
 }

@@ -4,6 +4,7 @@
 //! - [`router`]: method + path + Host → function.
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
+//! - [`outbound`]: frames queued for WebSocket clients, and the tasks that write them.
 //! - [`static_files`]: the project's `public/` folder.
 //! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
 //! - [`limits`]: connection limits, total and per client address.
@@ -11,6 +12,7 @@
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod outbound;
 pub mod router;
 pub mod static_files;
 pub mod websocket;
@@ -78,6 +80,8 @@ pub struct App {
     pub shutdown: watch::Sender<bool>,
     /// Connection and WebSocket tasks, awaited (up to `drain`) at shutdown.
     pub tasks: TaskTracker,
+    /// Write what publishers queue for WebSocket clients.
+    pub flushers: Arc<outbound::Flushers>,
 }
 
 impl App {
@@ -111,8 +115,14 @@ impl App {
             public,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
+            flushers: outbound::Flushers::start(worker_threads()),
         })
     }
+}
+
+/// How many threads the runtime schedules tasks on: one flusher for each.
+fn worker_threads() -> usize {
+    tokio::runtime::Handle::current().metrics().num_workers()
 }
 
 /// One accepted connection: who it is from, and its slot under the limits.

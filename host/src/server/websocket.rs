@@ -2,8 +2,8 @@
 //!
 //! Each connection is one subscriber. Its frames are published to the channel
 //! (text stays text, binary stays binary); every message on the channel goes to
-//! every client but its sender. One writer task per socket owns all writes, and
-//! coalesces queued messages into one flush.
+//! every client but its sender. One task per connection reads the client's frames;
+//! what goes out to clients is queued and written by [`outbound`](super::outbound).
 //!
 //! A slow client never slows anyone else: its queue is bounded in bytes, and past
 //! the bound the connection is closed with code 1008 (policy violation, reason
@@ -11,6 +11,7 @@
 //! stops answering is dropped.
 
 use super::http::text;
+use super::outbound::{Outbound, SocketIo, Status};
 use super::{App, Connection};
 use crate::messaging::broker::{Sink, SinkId};
 use crate::messaging::scope::{decode_path, AccessError};
@@ -25,10 +26,10 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -117,32 +118,38 @@ pub fn handle(
     let limits = app.config.websocket;
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
-        match hyper::upgrade::on(req).await {
-            Ok(upgraded) => {
-                let config = WebSocketConfig::default()
-                    // A small eager read buffer keeps idle connections cheap.
-                    .read_buffer_size(2 << 10)
-                    // Frames of a batch are buffered and written with one flush.
-                    .write_buffer_size(16 << 10)
-                    .max_message_size(Some(limits.max_message))
-                    .max_frame_size(Some(limits.max_message));
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                let client = Client {
-                    scope: scope_index,
-                    self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
-                    channel,
-                    topic,
-                    connection,
-                };
-                serve(app, client, ws, limits).await;
-            }
-            Err(error) => tracing::debug!(%error, "WebSocket upgrade failed"),
-        }
+        let upgraded = match hyper::upgrade::on(req).await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
+        };
+        // The connection is the server's own TCP stream; take it back from hyper so
+        // that publishers can queue frames for it and flushers write them.
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            return tracing::error!("WebSocket upgrade on a connection that is not TCP");
+        };
+        let outbound = Outbound::new(
+            parts.io.into_inner(),
+            limits.send_queue,
+            app.flushers.clone(),
+        );
+        let config = WebSocketConfig::default()
+            // A small eager read buffer keeps idle connections cheap.
+            .read_buffer_size(2 << 10)
+            // tungstenite's own frames (pongs, pings, closes) go straight to the
+            // outbound queue, behind the channel's messages.
+            .write_buffer_size(0)
+            .max_message_size(Some(limits.max_message))
+            .max_frame_size(Some(limits.max_message));
+        let io = SocketIo::new(outbound.clone(), parts.read_buf);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let client = Client {
+            scope: scope_index,
+            self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
+            channel,
+            topic,
+            connection,
+        };
+        serve(app, client, ws, outbound, limits).await;
     });
     let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -196,14 +203,10 @@ fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<Respons
     }
 }
 
-/// One connection's subscriber: a byte-bounded queue to its writer.
+/// One connection's subscriber: its outbound queue.
 struct SocketSink {
     id: u64,
-    tx: mpsc::UnboundedSender<Arc<Message>>,
-    queued: AtomicUsize,
-    limit: usize,
-    overflowed: AtomicBool,
-    overflow: Notify,
+    outbound: Arc<Outbound>,
 }
 
 impl Sink for SocketSink {
@@ -212,22 +215,11 @@ impl Sink for SocketSink {
     }
 
     fn deliver(&self, message: &Arc<Message>) {
-        if self.overflowed.load(Ordering::Relaxed) {
-            return;
-        }
-        let size = message.payload.len();
-        let queued = self.queued.fetch_add(size, Ordering::Relaxed) + size;
-        if queued > self.limit {
-            self.overflowed.store(true, Ordering::Relaxed);
-            self.overflow.notify_one();
-            return;
-        }
-        // A closed receiver means the connection is ending; nothing to do.
-        let _ = self.tx.send(message.clone());
+        self.outbound.push_data(&message.wire);
     }
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Socket = WebSocketStream<SocketIo>;
 
 /// Where a connected client belongs.
 struct Client {
@@ -242,21 +234,28 @@ struct Client {
 
 /// What woke a connection's task.
 enum Wake {
-    /// Its send queue overflowed: the client is too slow.
-    Overflow,
+    /// The outbound queue needs the task: the socket would block, the queue
+    /// overflowed, or a write failed.
+    Attention,
     Shutdown,
-    /// A channel message to send (`None`: the queue closed).
-    Outgoing(Option<Arc<Message>>),
+    /// A blocked socket took everything queued.
+    Drained(std::io::Result<()>),
     /// A frame from the client (`None`: the connection ended).
     Incoming(Option<Result<Frame, WsError>>),
     Ping,
 }
 
 /// Runs one connection in one task: subscribe, then read the client's frames into
-/// the channel and write the channel's messages out, until either side ends or the
-/// server shuts down. One task per socket means one writer, no lock between a
-/// reader and a writer, and one wake-up per delivery.
-async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketLimits) {
+/// the channel until either side ends or the server shuts down. Messages for the
+/// client are queued by publishers and written by the flushers; this task writes
+/// only when the socket would block (until the client catches up) or when closing.
+async fn serve(
+    app: Arc<App>,
+    client: Client,
+    mut ws: Socket,
+    outbound: Arc<Outbound>,
+    limits: WebSocketLimits,
+) {
     let Client {
         scope,
         channel,
@@ -265,17 +264,12 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
         connection,
     } = client;
     let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let sink = Arc::new(SocketSink {
         id,
-        tx,
-        queued: AtomicUsize::new(0),
-        limit: limits.send_queue,
-        overflowed: AtomicBool::new(false),
-        overflow: Notify::new(),
+        outbound: outbound.clone(),
     });
     let reach = app.hub.scopes.get(scope).reach(&channel);
-    app.hub.broker.subscribe(&topic, sink.clone(), reach);
+    app.hub.broker.subscribe(&topic, sink, reach);
     tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -283,39 +277,48 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.reset();
     let mut last_seen = Instant::now();
+    // The socket would block: this task writes until the client catches up.
+    let mut draining = false;
 
     let reason = loop {
         let wake = tokio::select! {
             biased;
-            () = sink.overflow.notified() => Wake::Overflow,
+            () = outbound.attention.notified() => Wake::Attention,
             () = super::stopping(&mut shutdown) => Wake::Shutdown,
-            message = rx.recv() => Wake::Outgoing(message),
+            drained = outbound.drain(), if draining => Wake::Drained(drained),
             frame = ws.next() => Wake::Incoming(frame),
             _ = ping.tick() => Wake::Ping,
         };
         let step = match wake {
-            Wake::Overflow => {
-                tracing::warn!(socket = id, %channel, limit = sink.limit,
-                    "WebSocket client too slow (send queue full); closing with 1008");
-                close(&mut ws, SLOW_CONSUMER, "slow consumer").await;
-                break "slow consumer";
-            }
+            Wake::Attention => match outbound.status() {
+                Status::Overflowed => {
+                    tracing::warn!(socket = id, %channel, limit = limits.send_queue,
+                        "WebSocket client too slow (send queue full); closing with 1008");
+                    outbound.discard();
+                    close(&mut ws, &outbound, SLOW_CONSUMER, "slow consumer").await;
+                    break "slow consumer";
+                }
+                Status::Failed(error) => {
+                    tracing::debug!(socket = id, ?error, "WebSocket write failed");
+                    break "write error";
+                }
+                Status::Blocked => {
+                    draining = true;
+                    Ok(())
+                }
+                Status::Idle => Ok(()),
+            },
             Wake::Shutdown => {
-                close(&mut ws, CloseCode::Away, "server shutting down").await;
+                close(&mut ws, &outbound, CloseCode::Away, "server shutting down").await;
                 break "server shutting down";
             }
-            Wake::Outgoing(None) => break "queue closed",
-            Wake::Outgoing(Some(first)) => {
-                // A client that stopped reading blocks this write: the overflow
-                // signal must still get through.
-                tokio::select! {
-                    biased;
-                    () = sink.overflow.notified() => {
-                        sink.overflow.notify_one();
-                        Ok(())
-                    }
-                    written = write_batch(&mut ws, &mut rx, &sink, first) => written,
-                }
+            Wake::Drained(Ok(())) => {
+                draining = false;
+                Ok(())
+            }
+            Wake::Drained(Err(error)) => {
+                tracing::debug!(socket = id, %error, "WebSocket write failed");
+                break "write error";
             }
             Wake::Ping => {
                 if last_seen.elapsed() > limits.ping_interval * 2 {
@@ -329,7 +332,7 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
                 let (payload, is_text): (Bytes, bool) = match frame {
                     Some(Ok(Frame::Text(text))) => (text.into(), true),
                     Some(Ok(Frame::Binary(data))) => (data, false),
-                    // tungstenite queued the pong (or the close reply): send it.
+                    // tungstenite has the pong ready: queue it.
                     Some(Ok(Frame::Ping(_))) => {
                         if let Err(error) = ws.flush().await {
                             tracing::debug!(socket = id, %error, "WebSocket write failed");
@@ -339,7 +342,9 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
                     }
                     Some(Ok(Frame::Pong(_) | Frame::Frame(_))) => continue,
                     Some(Ok(Frame::Close(_))) | None => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                        // Queue tungstenite's close reply, and give it a moment to leave.
+                        let _ = ws.flush().await;
+                        let _ = tokio::time::timeout(CLOSE_WAIT, outbound.drain()).await;
                         break "client closed";
                     }
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
@@ -347,7 +352,7 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
                         max_size,
                     }))) => {
                         tracing::warn!(socket = id, %channel, size, max_size, "WebSocket message too big; closing with 1009");
-                        close(&mut ws, CloseCode::Size, "message too big").await;
+                        close(&mut ws, &outbound, CloseCode::Size, "message too big").await;
                         break "message too big";
                     }
                     Some(Err(error)) => {
@@ -358,7 +363,13 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
                 if !rate.allow() {
                     tracing::warn!(socket = id, peer = %connection.peer, %channel, rate = limits.publish_rate,
                         "WebSocket client over its publish rate; closing with 1008");
-                    close(&mut ws, CloseCode::Policy, "publish rate exceeded").await;
+                    close(
+                        &mut ws,
+                        &outbound,
+                        CloseCode::Policy,
+                        "publish rate exceeded",
+                    )
+                    .await;
                     break "publish rate exceeded";
                 }
                 let origin = (!self_echo).then_some(SinkId::Socket(id));
@@ -380,9 +391,13 @@ async fn serve(app: Arc<App>, client: Client, mut ws: Socket, limits: WebSocketL
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
 }
 
-/// Sends a close frame, giving a client that may not be reading a moment for it.
-async fn close(ws: &mut Socket, code: CloseCode, reason: &'static str) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(close_frame(code, reason))).await;
+/// How long a closing connection's last frames may take to leave.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Queues a close frame and gives a client that may not be reading a moment for it.
+async fn close(ws: &mut Socket, outbound: &Outbound, code: CloseCode, reason: &'static str) {
+    let _ = ws.send(close_frame(code, reason)).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, outbound.drain()).await;
 }
 
 /// A token bucket: `rate` messages per second, bursts of up to `rate`.
@@ -416,28 +431,6 @@ impl RateLimit {
             false
         }
     }
-}
-
-/// Most messages written before one flush.
-const MAX_BATCH: usize = 64;
-
-/// Writes `first` and whatever else is already queued, then flushes once.
-async fn write_batch(
-    ws: &mut Socket,
-    rx: &mut mpsc::UnboundedReceiver<Arc<Message>>,
-    sink: &SocketSink,
-    first: Arc<Message>,
-) -> Result<(), WsError> {
-    let mut bytes = first.payload.len();
-    ws.feed(first.frame.clone()).await?;
-    for _ in 1..MAX_BATCH {
-        let Ok(next) = rx.try_recv() else { break };
-        bytes += next.payload.len();
-        ws.feed(next.frame.clone()).await?;
-    }
-    let flushed = ws.flush().await;
-    sink.queued.fetch_sub(bytes, Ordering::Relaxed);
-    flushed
 }
 
 fn close_frame(code: CloseCode, reason: &'static str) -> Frame {

@@ -92,12 +92,7 @@ impl<'a> Origin<'a> {
     }
 
     pub(super) fn header(node: &str, message: &Message) -> HeaderMap {
-        use tokio_tungstenite::tungstenite::Message as Frame;
-        let kind = if matches!(message.frame, Frame::Binary(_)) {
-            "b"
-        } else {
-            "t"
-        };
+        let kind = if message.text { "t" } else { "b" };
         let value = match message.origin {
             Some(SinkId::Function(index)) => format!("{kind} {index} {node}"),
             _ => format!("{kind} - {node}"),
