@@ -36,6 +36,27 @@ impl CpuClock {
     }
 }
 
+/// Several processes measured together (the nodes of a cluster and their NATS server).
+pub struct CpuClocks(Vec<CpuClock>);
+
+impl CpuClocks {
+    /// Starts measuring every process in `pids`; `None` if there are none or one cannot be read.
+    pub fn start(pids: &[u32]) -> Option<Self> {
+        if pids.is_empty() {
+            return None;
+        }
+        pids.iter()
+            .map(|&pid| CpuClock::start(Some(pid)))
+            .collect::<Option<Vec<_>>>()
+            .map(Self)
+    }
+
+    /// Each process's [`CpuClock::utilization`], in the order of the pids.
+    pub fn utilization(&self) -> Option<Vec<f64>> {
+        self.0.iter().map(CpuClock::utilization).collect()
+    }
+}
+
 /// User + system CPU seconds of process `pid` (or this one).
 fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
@@ -64,5 +85,13 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(clock.utilization().is_some_and(|u| u >= 0.0));
+    }
+
+    #[test]
+    fn reads_several_processes() {
+        let me = std::process::id();
+        let clocks = CpuClocks::start(&[me, me]).expect("this process is readable twice");
+        assert_eq!(clocks.utilization().map(|u| u.len()), Some(2));
+        assert!(CpuClocks::start(&[]).is_none());
     }
 }

@@ -26,6 +26,10 @@ pub struct Args {
     /// Where to write the markdown
     #[arg(long)]
     out: PathBuf,
+    /// Markdown written by people (what the figures mean, what each optimisation bought),
+    /// placed after the results table
+    #[arg(long)]
+    notes: Option<PathBuf>,
 }
 
 struct Run {
@@ -102,29 +106,42 @@ pub fn run(args: Args) -> anyhow::Result<Value> {
             .with_context(|| format!("reading {}", args.machine.display()))?,
     )?;
     let commands = read_lines(&args.commands)?;
-    let markdown = render(&runs, &machine, &commands);
+    let notes = match &args.notes {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => String::new(),
+    };
+    let markdown = render(&runs, &machine, &commands, &notes);
     std::fs::write(&args.out, &markdown)
         .with_context(|| format!("writing {}", args.out.display()))?;
     print!("{}", table(&runs, &machine));
     Ok(Value::Null)
 }
 
-fn render(runs: &Runs, machine: &Value, commands: &[Value]) -> String {
+fn render(runs: &Runs, machine: &Value, commands: &[Value], notes: &str) -> String {
     let field = |key: &str| machine[key].as_str().unwrap_or("?").to_owned();
     let mut out = String::new();
+    let only = machine["only"].as_str().filter(|only| !only.is_empty());
     let _ = writeln!(
         out,
         "# Performance\n\n\
-         Written by `bench/run{}` on {}; it took {}. Rerun with `bench/run` (full, three runs per \
-         figure) or `bench/run --quick` (one short run per figure, N = 100 only). Every row \
-         shows Wisp and its peers from the same run of the script.\n",
+         Written by `bench/run{}{}` on {}; it took {}. Rerun with `bench/run` (full, three runs \
+         per figure) or `bench/run --quick` (one short run per figure, N = 100 only). Every row \
+         shows Wisp and its peers from the same run of the script.{}\n",
         if field("mode") == "quick" {
             " --quick"
         } else {
             ""
         },
+        only.map_or(String::new(), |only| format!(" --only {only}")),
         field("date"),
         field("elapsed"),
+        if only.is_some() {
+            " Only the figures named with `--only` were run, so only theirs are shown."
+        } else {
+            ""
+        },
     );
     let _ = writeln!(
         out,
@@ -138,6 +155,11 @@ fn render(runs: &Runs, machine: &Value, commands: &[Value]) -> String {
     out.push_str(METHOD);
     out.push_str("\n## Results\n\n");
     out.push_str(&table(runs, machine));
+    if !notes.trim().is_empty() {
+        out.push('\n');
+        out.push_str(notes.trim_end());
+        out.push('\n');
+    }
     out.push_str(
         "\n## Every run\n\nThe table shows the median of these. CPU is the share of one core \
          used while measured (the server is pinned to one core, so 100% means it was the \
@@ -182,7 +204,15 @@ serve, Redis, NATS, Python's asyncio). Subscriber connections come from several 
 source addresses, 250 per address, as distinct clients would.\n\
 - Wisp runs with its defaults, except two admission limits: its per-client WebSocket publish \
 limit (`--ws-publish-rate`, 1,000 messages/s) is lifted where one publisher stands for many \
-(figures 4, 5, 7), and `--max-connections` is raised for figure 6's 10,000 connections.\n\
+(figures 4, 4c, 5, 5c, 7; on both nodes in 4c and 5c), and `--max-connections` is raised for \
+figure 6's 10,000 connections.\n\
+- Across two nodes (figures 4c and 5c): two Wisp nodes in cluster mode (`--cluster`, the same \
+project, so the same channel) and one `nats-server` they share. The publisher connects to \
+node A and the N subscribers to node B, so every message goes from node A through NATS to \
+node B. All three processes run on CPU 1, the single core every other server gets, so these \
+figures are a lower bound for nodes on machines of their own. The server CPU reported for \
+them is the sum of the three (node A + node B + NATS; each is listed below, in that order); \
+100% means the shared core was the limit.\n\
 - Each figure gets a warm-up, then three runs (one with `--quick`); the table shows medians.\n\
 - The load generator has one core too: at the highest rates it, not the server, can be what \
 saturates. Each run below shows the server's CPU use (100% = its core was the limit); a † \
@@ -232,6 +262,23 @@ fn loadgen_bound(data: &Value) -> bool {
         })
 }
 
+/// The parts of a summed server CPU figure (` = 31% + 40% + 24%`), if the run measured several
+/// processes; empty otherwise.
+fn cpu_each(data: &Value) -> String {
+    let each: Vec<String> = data
+        .get("server_cpu_each")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| percent(c.as_f64()))
+        .collect();
+    if each.len() > 1 {
+        format!(" = {}", each.join(" + "))
+    } else {
+        String::new()
+    }
+}
+
 fn opt(value: Option<f64>) -> String {
     value.map_or("–".into(), count)
 }
@@ -262,66 +309,84 @@ fn table(runs: &Runs, machine: &Value) -> String {
     let mut out = String::from(
         "| # | figure | Wisp | compared with, in the same run | target | |\n|---|---|---|---|---|---|\n",
     );
+    // `bench/run --only` runs some figures: show only theirs.
+    let subset = machine["only"]
+        .as_str()
+        .is_some_and(|only| !only.is_empty());
+    let shown = |fig: &str| !subset || runs.0.iter().any(|r| r.fig == fig);
+    let skipped = if machine["mode"].as_str() == Some("quick") {
+        "not run with `--quick`"
+    } else {
+        "no result"
+    };
     // 1. HTTP throughput.
     let rps = |s| runs.median("1", s, None, "rps");
     let (wisp, native, wasmtime) = (rps("wisp"), rps("native"), rps("wasmtime"));
     let vs_wasmtime = ratio(wisp, wasmtime);
     let vs_native = ratio(wisp, native);
-    let _ = writeln!(
-        out,
-        "| 1 | HTTP hello, requests/s (13-byte body, 64 keep-alive connections) | {} | native hyper {} (Wisp = {:.0}%); wasmtime serve {} (Wisp = {}) | ≥ 3× wasmtime serve, ≥ 50% of native | {} |",
-        opt(wisp),
-        opt(native),
-        vs_native.unwrap_or(0.0) * 100.0,
-        opt(wasmtime),
-        times(vs_wasmtime),
-        verdict(&[vs_wasmtime.map(|r| r >= 3.0), vs_native.map(|r| r >= 0.5)])
-    );
+    if shown("1") {
+        let _ = writeln!(
+            out,
+            "| 1 | HTTP hello, requests/s (13-byte body, 64 keep-alive connections) | {} | native hyper {} (Wisp = {:.0}%); wasmtime serve {} (Wisp = {}) | ≥ 3× wasmtime serve, ≥ 50% of native | {} |",
+            opt(wisp),
+            opt(native),
+            vs_native.unwrap_or(0.0) * 100.0,
+            opt(wasmtime),
+            times(vs_wasmtime),
+            verdict(&[vs_wasmtime.map(|r| r >= 3.0), vs_native.map(|r| r >= 0.5)])
+        );
+    }
     // 2. HTTP latency at half of each system's max.
-    let latency = |s| {
-        let p = |k| runs.median("2", s, None, k);
-        (
-            format!(
-                "{} / {} / {} ms at {} req/s",
-                ms(p("p50_us")),
-                ms(p("p99_us")),
-                ms(p("p999_us")),
-                opt(p("target_rate"))
-            ),
-            p("p99_us"),
-        )
-    };
-    let (wisp_text, wisp_p99) = latency("wisp");
-    let (native_text, native_p99) = latency("native");
-    let (wasmtime_text, _) = latency("wasmtime");
-    let _ = writeln!(
-        out,
-        "| 2 | HTTP latency p50 / p99 / p99.9 at half of each system's maximum | {wisp_text} | native hyper {native_text}; wasmtime serve {wasmtime_text} | Wisp p99 ≤ 2× native (is {}) | {} |",
-        times(ratio(wisp_p99, native_p99)),
-        verdict(&[ratio(wisp_p99, native_p99).map(|r| r <= 2.0)])
-    );
+    if shown("2") {
+        let latency = |s| {
+            let p = |k| runs.median("2", s, None, k);
+            (
+                format!(
+                    "{} / {} / {} ms at {} req/s",
+                    ms(p("p50_us")),
+                    ms(p("p99_us")),
+                    ms(p("p999_us")),
+                    opt(p("target_rate"))
+                ),
+                p("p99_us"),
+            )
+        };
+        let (wisp_text, wisp_p99) = latency("wisp");
+        let (native_text, native_p99) = latency("native");
+        let (wasmtime_text, _) = latency("wasmtime");
+        let _ = writeln!(
+            out,
+            "| 2 | HTTP latency p50 / p99 / p99.9 at half of each system's maximum | {wisp_text} | native hyper {native_text}; wasmtime serve {wasmtime_text} | Wisp p99 ≤ 2× native (is {}) | {} |",
+            times(ratio(wisp_p99, native_p99)),
+            verdict(&[ratio(wisp_p99, native_p99).map(|r| r <= 2.0)])
+        );
+    }
     // 3. Start to first response.
-    let warm = runs.median("3", "cache", None, "first_response_ms");
-    let cold = runs.median("3", "no-cache", None, "first_response_ms");
-    let speedup = ratio(cold, warm);
-    let _ = writeln!(
-        out,
-        "| 3 | start to first response, sample project (`config/`) | with cache {} ms; without {} ms ({} faster) | itself | cache ≥ 10× faster | {} |",
-        warm.map_or("–".into(), |v| format!("{v:.0}")),
-        cold.map_or("–".into(), |v| format!("{v:.0}")),
-        times(speedup),
-        verdict(&[speedup.map(|r| r >= 10.0)])
-    );
+    if shown("3") {
+        let warm = runs.median("3", "cache", None, "first_response_ms");
+        let cold = runs.median("3", "no-cache", None, "first_response_ms");
+        let speedup = ratio(cold, warm);
+        let _ = writeln!(
+            out,
+            "| 3 | start to first response, sample project (`config/`) | with cache {} ms; without {} ms ({} faster) | itself | cache ≥ 10× faster | {} |",
+            warm.map_or("–".into(), |v| format!("{v:.0}")),
+            cold.map_or("–".into(), |v| format!("{v:.0}")),
+            times(speedup),
+            verdict(&[speedup.map(|r| r >= 10.0)])
+        );
+    }
+    let mark = |fig, s, n| {
+        if runs.any(fig, s, n, loadgen_bound) {
+            "†"
+        } else {
+            ""
+        }
+    };
     // 4. Fan-out.
-    for n in [100, 1000] {
+    for n in [100, 1000].into_iter().filter(|_| shown("4")) {
         let d = |s| runs.median("4", s, Some(n), "deliveries_per_s");
         let (wisp, redis, nats, py) = (d("wisp"), d("redis"), d("nats"), d("pybroker"));
         if wisp.is_none() && redis.is_none() {
-            let skipped = if machine["mode"].as_str() == Some("quick") {
-                "not run with `--quick`"
-            } else {
-                "no result"
-            };
             let _ = writeln!(
                 out,
                 "| 4 | fan-out, N = {n}: deliveries/s | {skipped} | | | |"
@@ -329,13 +394,7 @@ fn table(runs: &Runs, machine: &Value) -> String {
             continue;
         }
         let p99 = |s| ms(runs.median("4", s, Some(n), "p99_us"));
-        let mark = |s| {
-            if runs.any("4", s, Some(n), loadgen_bound) {
-                "†"
-            } else {
-                ""
-            }
-        };
+        let mark = |s| mark("4", s, Some(n));
         let (wisp_mark, redis_mark, nats_mark, py_mark) =
             (mark("wisp"), mark("redis"), mark("nats"), mark("pybroker"));
         let _ = writeln!(
@@ -356,48 +415,93 @@ fn table(runs: &Runs, machine: &Value) -> String {
             ])
         );
     }
+    // 4c. Fan-out across two nodes, next to figure 4's single node.
+    for n in [100, 1000].into_iter().filter(|_| shown("4c")) {
+        let two = runs.median("4c", "wisp", Some(n), "deliveries_per_s");
+        let Some(two) = two else {
+            let _ = writeln!(
+                out,
+                "| 4c | fan-out across two nodes, N = {n}: deliveries/s | {skipped} | | | |"
+            );
+            continue;
+        };
+        let one = runs.median("4", "wisp", Some(n), "deliveries_per_s");
+        let _ = writeln!(
+            out,
+            "| 4c | fan-out across two cluster nodes and one nats-server (publisher on node A, N = {n} subscribers on node B, all on one core): as figure 4 | {}{} (p99 {} ms) | one node (figure 4) {}{} (two nodes = {}) | — | figure only |",
+            count(two),
+            mark("4c", "wisp", Some(n)),
+            ms(runs.median("4c", "wisp", Some(n), "p99_us")),
+            opt(one),
+            mark("4", "wisp", Some(n)),
+            ratio(Some(two), one).map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+        );
+    }
     let flagged = ["wisp", "redis", "nats", "pybroker"].iter().any(|s| {
         [100, 1000]
             .iter()
             .any(|&n| runs.any("4", s, Some(n), loadgen_bound))
-    });
+    }) || [100, 1000]
+        .iter()
+        .any(|&n| runs.any("4c", "wisp", Some(n), loadgen_bound));
     // 5. Publish→deliver latency.
-    let p = |s, k| runs.median("5", s, Some(100), k);
-    let delivered =
-        |s| p(s, "delivered_fraction").map_or("–".into(), |f| format!("{:.2}%", f * 100.0));
-    let _ = writeln!(
-        out,
-        "| 5 | publish→deliver latency p50 / p99, 100 subscribers × 1,000 msg/s | {} / {} ms ({} delivered) | NATS {} / {} ms ({} delivered) | Wisp p99 ≤ 2× NATS (is {}) | {} |",
-        ms(p("wisp", "p50_us")),
-        ms(p("wisp", "p99_us")),
-        delivered("wisp"),
-        ms(p("nats", "p50_us")),
-        ms(p("nats", "p99_us")),
-        delivered("nats"),
-        times(ratio(p("wisp", "p99_us"), p("nats", "p99_us"))),
-        verdict(&[ratio(p("wisp", "p99_us"), p("nats", "p99_us")).map(|r| r <= 2.0)])
-    );
+    let p = |fig, s, k| runs.median(fig, s, Some(100), k);
+    let delivered = |fig, s| {
+        p(fig, s, "delivered_fraction").map_or("–".into(), |f| format!("{:.2}%", f * 100.0))
+    };
+    let latency = |fig, s| {
+        format!(
+            "{} / {} ms ({} delivered)",
+            ms(p(fig, s, "p50_us")),
+            ms(p(fig, s, "p99_us")),
+            delivered(fig, s)
+        )
+    };
+    if shown("5") {
+        let vs_nats = ratio(p("5", "wisp", "p99_us"), p("5", "nats", "p99_us"));
+        let _ = writeln!(
+            out,
+            "| 5 | publish→deliver latency p50 / p99, 100 subscribers × 1,000 msg/s | {} | NATS {} | Wisp p99 ≤ 2× NATS (is {}) | {} |",
+            latency("5", "wisp"),
+            latency("5", "nats"),
+            times(vs_nats),
+            verdict(&[vs_nats.map(|r| r <= 2.0)])
+        );
+    }
+    // 5c. The same across two nodes, next to figure 5's single node.
+    if shown("5c") {
+        let _ = writeln!(
+            out,
+            "| 5c | publish→deliver latency p50 / p99 across two cluster nodes and one nats-server (publisher on node A, 100 subscribers on node B, all on one core), 1,000 msg/s | {} | one node (figure 5) {} | — | figure only |",
+            latency("5c", "wisp"),
+            latency("5", "wisp"),
+        );
+    }
     // 6. Idle connection memory.
-    let kib = runs.median("6", "wisp", None, "per_connection_kib");
-    let opened = runs.median("6", "wisp", None, "still_open");
-    let _ = writeln!(
-        out,
-        "| 6 | memory per idle WebSocket connection (RSS growth / N, N = 10,000) | {} KiB ({} connections held) | itself | ≤ 8 KiB | {} |",
-        kib.map_or("–".into(), |k| format!("{k:.1}")),
-        opt(opened),
-        verdict(&[kib.map(|k| k <= 8.0 && opened.unwrap_or(0.0) >= 10_000.0)])
-    );
+    if shown("6") {
+        let kib = runs.median("6", "wisp", None, "per_connection_kib");
+        let opened = runs.median("6", "wisp", None, "still_open");
+        let _ = writeln!(
+            out,
+            "| 6 | memory per idle WebSocket connection (RSS growth / N, N = 10,000) | {} KiB ({} connections held) | itself | ≤ 8 KiB | {} |",
+            kib.map_or("–".into(), |k| format!("{k:.1}")),
+            opt(opened),
+            verdict(&[kib.map(|k| k <= 8.0 && opened.unwrap_or(0.0) >= 10_000.0)])
+        );
+    }
     // 7. Pub/sub-triggered invocations.
-    let invocations = runs.median("7", "wisp", None, "invocations_per_s");
-    let share = ratio(invocations, wisp);
-    let _ = writeln!(
-        out,
-        "| 7 | pub/sub-triggered function invocations/s (the function reads the data) | {} | figure 1's Wisp rate {} (= {:.0}%) | ≥ 50% of the HTTP function rate | {} |",
-        opt(invocations),
-        opt(wisp),
-        share.unwrap_or(0.0) * 100.0,
-        verdict(&[share.map(|r| r >= 0.5)])
-    );
+    if shown("7") {
+        let invocations = runs.median("7", "wisp", None, "invocations_per_s");
+        let share = ratio(invocations, wisp);
+        let _ = writeln!(
+            out,
+            "| 7 | pub/sub-triggered function invocations/s (the function reads the data) | {} | figure 1's Wisp rate {} (= {:.0}%) | ≥ 50% of the HTTP function rate | {} |",
+            opt(invocations),
+            opt(wisp),
+            share.unwrap_or(0.0) * 100.0,
+            verdict(&[share.map(|r| r >= 0.5)])
+        );
+    }
     if flagged {
         out.push_str(
             "\n† In at least one run the load generator itself fell behind its schedule at the \
@@ -436,12 +540,13 @@ fn every_run(runs: &Runs) -> String {
                     ms(f("p999_us"))
                 ),
                 "3" => format!("{:.0} ms", f("first_response_ms").unwrap_or(0.0)),
-                "4" => format!(
-                    "{} msg/s = {} deliveries/s (p99 {} ms, server {} CPU){}",
+                "4" | "4c" => format!(
+                    "{} msg/s = {} deliveries/s (p99 {} ms, server {} CPU{}){}",
                     opt(f("max_rate")),
                     opt(f("deliveries_per_s")),
                     ms(f("p99_us")),
                     percent(f("server_cpu")),
+                    cpu_each(data),
                     if loadgen_bound(data) { " †" } else { "" }
                 ),
                 "5" => format!(
@@ -449,6 +554,14 @@ fn every_run(runs: &Runs) -> String {
                     ms(f("p50_us")),
                     ms(f("p99_us")),
                     f("delivered_fraction").unwrap_or(0.0) * 100.0
+                ),
+                "5c" => format!(
+                    "{}/{} ms, {:.2}% delivered (server {} CPU{})",
+                    ms(f("p50_us")),
+                    ms(f("p99_us")),
+                    f("delivered_fraction").unwrap_or(0.0) * 100.0,
+                    percent(f("server_cpu")),
+                    cpu_each(data)
                 ),
                 "6" => format!(
                     "{:.2} KiB ({} held)",
@@ -490,5 +603,78 @@ mod tests {
         assert_eq!(median(vec![]), None);
         assert_eq!(count(1234567.4), "1,234,567");
         assert_eq!(count(999.0), "999");
+    }
+
+    fn run(fig: &str, n: Option<u64>, data: Value) -> Run {
+        Run {
+            fig: fig.into(),
+            system: "wisp".into(),
+            n,
+            data,
+        }
+    }
+
+    /// Figures 4c and 5c sit next to figures 4 and 5, with their single-node values.
+    #[test]
+    fn cross_node_rows() {
+        let runs = Runs(vec![
+            run(
+                "4",
+                Some(100),
+                serde_json::json!({"deliveries_per_s": 2_000_000.0, "p99_us": 9000.0}),
+            ),
+            run(
+                "4c",
+                Some(100),
+                serde_json::json!({"deliveries_per_s": 500_000.0, "p99_us": 20000.0,
+                    "server_cpu": 0.97, "server_cpu_each": [0.25, 0.5, 0.22]}),
+            ),
+            run(
+                "5",
+                Some(100),
+                serde_json::json!({"p50_us": 400.0, "p99_us": 1200.0, "delivered_fraction": 1.0}),
+            ),
+            run(
+                "5c",
+                Some(100),
+                serde_json::json!({"p50_us": 800.0, "p99_us": 3000.0, "delivered_fraction": 1.0}),
+            ),
+        ]);
+        let quick = serde_json::json!({"mode": "quick"});
+        let table = table(&runs, &quick);
+        assert!(table.contains(
+            "| 500,000 (p99 20.00 ms) | one node (figure 4) 2,000,000 (two nodes = 25%) | — | figure only |"
+        ));
+        assert!(table.contains(
+            "| 4c | fan-out across two nodes, N = 1000: deliveries/s | not run with `--quick` |"
+        ));
+        assert!(table.contains(
+            "| 0.80 / 3.00 ms (100.00% delivered) | one node (figure 5) 0.40 / 1.20 ms (100.00% delivered) | — | figure only |"
+        ));
+        let rows: Vec<&str> = table
+            .lines()
+            .map(|l| l.split(" | ").next().unwrap_or(""))
+            .collect();
+        let position = |row| rows.iter().position(|r| *r == row);
+        assert!(position("| 4") < position("| 4c") && position("| 4c") < position("| 5"));
+        assert!(position("| 5") < position("| 5c") && position("| 5c") < position("| 6"));
+        assert!(every_run(&runs).contains("server 97% CPU = 25% + 50% + 22%"));
+
+        // `--only 4c,5c`: only the figures that ran.
+        let subset = serde_json::json!({"mode": "quick", "only": "4c,5c"});
+        let runs = Runs(
+            runs.0
+                .into_iter()
+                .filter(|r| r.fig.ends_with('c'))
+                .collect(),
+        );
+        let table = super::table(&runs, &subset);
+        let figs: Vec<&str> = table
+            .lines()
+            .skip(2)
+            .map(|l| l.split(" | ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(figs, ["| 4c", "| 4c", "| 5c"]);
+        assert!(table.contains("one node (figure 4) – (two nodes = –)"));
     }
 }

@@ -6,7 +6,7 @@
 
 use super::payload::{self, Decoded};
 use super::{Endpoint, Publisher, Subscriber};
-use crate::cpu::CpuClock;
+use crate::cpu::CpuClocks;
 use crate::{pace, stats};
 use anyhow::bail;
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -64,8 +64,8 @@ pub struct Step {
     /// How late each message went out: past a millisecond or so the load generator itself
     /// was too busy to keep the schedule, so a failing step says less about the server.
     pub send_lag: Histogram<u64>,
-    /// The server's CPU use (cores) while publishing, if its pid was given.
-    pub server_cpu: Option<f64>,
+    /// Each server process's CPU use (cores) while publishing, if pids were given.
+    pub server_cpu: Option<Vec<f64>>,
     pub latency: Histogram<u64>,
 }
 
@@ -98,8 +98,11 @@ impl Step {
             "connected": self.connected,
             "publish_lag_ms": self.publish_lag.as_secs_f64() * 1e3,
             "send_lag_p99_us": self.send_lag.value_at_quantile(0.99),
-            "server_cpu": self.server_cpu,
+            "server_cpu": self.server_cpu.as_ref().map(|each| each.iter().sum::<f64>()),
         });
+        if let Some(each) = self.server_cpu.as_ref().filter(|each| each.len() > 1) {
+            crate::http::merge(&mut out, serde_json::json!({ "server_cpu_each": each }));
+        }
         crate::http::merge(&mut out, stats::summary(&self.latency));
         out
     }
@@ -107,7 +110,7 @@ impl Step {
 
 pub struct Fleet {
     shared: Arc<Shared>,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     publisher: Publisher,
     listeners: Vec<JoinHandle<()>>,
     size: usize,
@@ -124,6 +127,8 @@ impl Fleet {
         if size < payload::HEADER {
             bail!("--size must be at least {} bytes", payload::HEADER);
         }
+        // Checked before the subscribers connect, not after.
+        endpoint.publish_addr()?;
         let shared = Arc::new(Shared {
             epoch: Instant::now(),
             step: AtomicU32::new(0),
@@ -147,7 +152,7 @@ impl Fleet {
         let publisher = Publisher::connect(endpoint, subscribers + crate::net::PER_SOURCE).await?;
         let mut fleet = Self {
             shared,
-            server_pid: endpoint.server_pid,
+            server_pids: endpoint.server_pid.clone(),
             publisher,
             listeners,
             size,
@@ -200,7 +205,7 @@ impl Fleet {
         let count = ((rate * duration.as_secs_f64()).round() as u64).max(1);
         let interval = pace::seconds(1.0 / rate);
         let start = Instant::now() + Duration::from_millis(5);
-        let server = self.server_pid.and_then(|pid| CpuClock::start(Some(pid)));
+        let server = CpuClocks::start(&self.server_pids);
         let mut send_lag = stats::histogram();
         for seq in 0..count {
             let due = start + interval.mul_f64(seq as f64);

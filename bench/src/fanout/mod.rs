@@ -1,4 +1,4 @@
-//! Fan-out (figures 4 and 5): one publisher, N subscribers of one channel.
+//! Fan-out (figures 4, 4c, 5 and 5c): one publisher, N subscribers of one channel.
 //!
 //! The publisher sends at a fixed rate (open loop); every message carries its step, sequence
 //! number and intended send time (see [`payload`]), so each delivery's latency runs from when
@@ -10,6 +10,11 @@
 //! bisects (geometrically) between the last pass and the first failure. A rate counts as
 //! failed only when it fails twice in a row, so one hiccup of the machine does not end the
 //! search early.
+//!
+//! With `--publish-addr`, the publisher connects to another Wisp node than the subscribers:
+//! two nodes of one cluster (figures 4c and 5c), so every message goes from node to node
+//! through NATS. `--server-pid` then takes every process serving the run, and their CPU use
+//! is summed.
 //!
 //! One small client per target: [`wisp`] (WebSocket bridge), [`redis`] (RESP),
 //! [`nats`] (core protocol), [`pybroker`] (seed 003's text commands over WebSocket).
@@ -43,18 +48,24 @@ pub struct Endpoint {
     /// Which server speaks at --addr
     #[arg(long, value_enum)]
     target: Target,
-    /// host:port of the server
+    /// host:port of the server (the subscribers connect here)
     #[arg(long)]
     addr: String,
+    /// Wisp only: host:port of the node the publisher connects to, another node of the same
+    /// cluster as --addr, so every message crosses from one node to the other [default: --addr]
+    #[arg(long)]
+    publish_addr: Option<String>,
     /// The channel (Redis channel, NATS subject, Python broker channel)
     #[arg(long, default_value = "bench-fanout")]
     channel: String,
     /// Wisp only: the WebSocket path of the channel, /ws-<project hash>/<channel>
     #[arg(long, required_if_eq("target", "wisp"))]
     ws_path: Option<String>,
-    /// The server's process id, to report its CPU use during each step
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id, to report its CPU use during each step. Several (repeated or
+    /// comma-separated: the processes of a cluster) report their sum, and each in
+    /// `server_cpu_each`
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
 }
 
 #[derive(ClapArgs)]
@@ -281,7 +292,7 @@ pub enum Publisher {
 
 impl Publisher {
     async fn connect(endpoint: &Endpoint, index: usize) -> anyhow::Result<Self> {
-        let (addr, channel) = (endpoint.addr.as_str(), endpoint.channel.as_str());
+        let (addr, channel) = (endpoint.publish_addr()?, endpoint.channel.as_str());
         Ok(match endpoint.target {
             Target::Wisp => {
                 Self::Wisp(wisp::Publisher::connect(addr, endpoint.ws_path()?, index).await?)
@@ -306,6 +317,18 @@ impl Publisher {
 }
 
 impl Endpoint {
+    /// Where the publisher connects: --publish-addr (Wisp only), else --addr.
+    fn publish_addr(&self) -> anyhow::Result<&str> {
+        match (&self.publish_addr, self.target) {
+            (None, _) => Ok(&self.addr),
+            (Some(addr), Target::Wisp) => Ok(addr),
+            (Some(_), target) => bail!(
+                "--publish-addr is for --target wisp only (not {})",
+                target.name()
+            ),
+        }
+    }
+
     fn ws_path(&self) -> anyhow::Result<&str> {
         self.ws_path
             .as_deref()
