@@ -600,3 +600,61 @@ async fn a_nats_cluster_losing_one_server_is_only_a_blip() {
         link(&b).await
     );
 }
+
+#[tokio::test]
+async fn a_node_shutting_down_first_hands_its_cluster_queue_to_nats() {
+    use wisp::messaging::broker::{Broker, Reach};
+    use wisp::messaging::nats::NatsBroker;
+    use wisp::messaging::Message;
+
+    let nats = NatsServer::start().await;
+    let p = cluster_project();
+    let b = node(&p, &[nats.url()], "node-b").await;
+    let mut on_b = b.ws(&ws_path("room/s")).await;
+    nats.wait_subscriptions(&subject("room/s"), 1, 0).await;
+
+    // Node A queues a burst for the cluster, settles as `wisp serve` does at the end
+    // of its shutdown, then its runtime ends, as when the process exits.
+    const N: usize = 5_000;
+    let url = nats.url();
+    let settled = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        runtime.block_on(async move {
+            let a = NatsBroker::connect(NatsConfig {
+                servers: vec![url],
+                node_id: "node-a".to_owned(),
+                queue: QueueLimits::default(),
+            })
+            .await
+            .expect("a valid cluster configuration");
+            let topic = format!(
+                "{}/room/s",
+                wisp::messaging::hash::project_hash("test-project", None)
+            );
+            while a.cluster_link() != wisp::messaging::broker::ClusterLink::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for i in 0..N {
+                let message = Message::new("room/s", format!("s{i}").into(), None, None);
+                a.publish(&topic, message.into(), Reach::Cluster)
+                    .expect("the queue has room");
+            }
+            let started = Instant::now();
+            a.settle(WAIT).await;
+            started.elapsed()
+        })
+    })
+    .join()
+    .expect("node A's thread");
+
+    let got = collect(&mut on_b, N).await;
+    let expected: Vec<String> = (0..N).map(|i| format!("s{i}")).collect();
+    assert_eq!(
+        got.len(),
+        N,
+        "node B got {} of {N} after A settled",
+        got.len()
+    );
+    assert_eq!(got, expected, "in order, once each");
+    eprintln!("node A settled {N} queued messages in {settled:?}");
+}

@@ -7,8 +7,10 @@
 //! looks at it.
 
 use super::Message;
+use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Who a subscriber is, so a publisher is never sent its own message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,6 +93,12 @@ pub trait Broker: Send + Sync {
     /// The link to the cluster, if there is one.
     fn cluster_link(&self) -> ClusterLink {
         ClusterLink::Off
+    }
+    /// At shutdown: waits, up to `within`, until what this node published has left
+    /// for the other nodes. Nothing to wait for without a cluster.
+    fn settle(&self, within: Duration) -> BoxFuture<'_, ()> {
+        let _ = within;
+        Box::pin(async {})
     }
 }
 

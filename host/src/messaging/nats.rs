@@ -51,6 +51,7 @@ use super::broker::{Broker, ClusterLink, LocalBroker, PublishError, Reach, Sink,
 use super::Message;
 use async_nats::connection::State;
 use async_nats::{Client, ConnectOptions, ServerAddr, Subject};
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -76,6 +77,9 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the outbound task looks at a link that is down. Looking is reading a
 /// watch value, so this only bounds how soon after a reconnect the queue drains.
 const LINK_POLL: Duration = Duration::from_millis(50);
+
+/// How often a shutting-down node checks whether its cluster queue is empty.
+const SETTLE_POLL: Duration = Duration::from_millis(5);
 
 /// How much the outbound queue holds while NATS is unreachable or slow.
 #[derive(Clone, Copy, Debug)]
@@ -384,6 +388,28 @@ impl Broker for NatsBroker {
             State::Connected => ClusterLink::Connected,
             State::Pending | State::Disconnected => ClusterLink::Disconnected,
         }
+    }
+
+    fn settle(&self, within: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + within;
+            let queued = || self.state.messages.load(Ordering::Relaxed);
+            while queued() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(SETTLE_POLL).await;
+            }
+            if queued() > 0 {
+                tracing::warn!(node = %self.node, messages = queued(),
+                    "shutting down with messages not yet sent to the other nodes (is NATS reachable?)");
+                return;
+            }
+            // async-nats buffers what it writes: push it out to the server.
+            if tokio::time::timeout_at(deadline, self.client.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!(node = %self.node, "shutting down before NATS took the last messages");
+            }
+        })
     }
 }
 

@@ -176,7 +176,8 @@ pub async fn run(
     tracing::info!(open, drain = ?app.config.drain, "shutting down: no new connections; draining");
     app.shutdown.send_replace(true);
     app.tasks.close();
-    if tokio::time::timeout(app.config.drain, app.tasks.wait())
+    let deadline = tokio::time::Instant::now() + app.config.drain;
+    if tokio::time::timeout_at(deadline, app.tasks.wait())
         .await
         .is_err()
     {
@@ -185,6 +186,9 @@ pub async fn run(
             "drain time over; closing what is left"
         );
     }
+    // What the last requests published still has to reach the other nodes.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    app.hub.broker.settle(left).await;
     Ok(())
 }
 
