@@ -23,6 +23,7 @@ mod fleet;
 mod nats;
 mod payload;
 mod pybroker;
+mod rawws;
 mod redis;
 mod wisp;
 

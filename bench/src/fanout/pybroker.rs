@@ -2,7 +2,8 @@
 //! commands `SUBSCRIBE:<channel>` and `PUBLISH:<channel>:<message>`, deliveries as
 //! `MSG:<channel>:<message>`.
 
-use super::wisp::{next_data, spawn_reader};
+use super::rawws::RawWebSocket;
+use super::wisp::spawn_reader;
 use crate::net::{self, WebSocket};
 use anyhow::bail;
 use bytes::Bytes;
@@ -11,17 +12,15 @@ use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 pub struct Subscriber {
-    socket: WebSocket,
+    socket: RawWebSocket,
     /// `MSG:<channel>:`, stripped from every delivery.
     prefix: String,
 }
 
 impl Subscriber {
     pub async fn connect(addr: &str, channel: &str, index: usize) -> anyhow::Result<Self> {
-        let mut socket = net::websocket(addr, "/", index, None).await?;
-        socket
-            .send(Message::text(format!("SUBSCRIBE:{channel}")))
-            .await?;
+        let mut socket = RawWebSocket::connect(addr, "/", index).await?;
+        socket.send_text(&format!("SUBSCRIBE:{channel}")).await?;
         Ok(Self {
             socket,
             prefix: format!("MSG:{channel}:"),
@@ -29,7 +28,7 @@ impl Subscriber {
     }
 
     pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
-        let Some(data) = next_data(&mut self.socket).await? else {
+        let Some(data) = self.socket.next().await? else {
             return Ok(None);
         };
         if !data.starts_with(self.prefix.as_bytes()) {

@@ -1,6 +1,7 @@
 //! Wisp's WebSocket bridge: every client of `ws://ADDR/ws-<hash>/<channel>` is a subscriber,
 //! and what a client sends is published to the channel's other clients (never back to it).
 
+use super::rawws::RawWebSocket;
 use crate::net::{self, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::SplitSink;
@@ -8,32 +9,19 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 pub struct Subscriber {
-    socket: WebSocket,
+    socket: RawWebSocket,
 }
 
 impl Subscriber {
     pub async fn connect(addr: &str, path: &str, index: usize) -> anyhow::Result<Self> {
-        let socket = net::websocket(addr, path, index, None).await?;
+        let socket = RawWebSocket::connect(addr, path, index).await?;
         Ok(Self { socket })
     }
 
     /// The next message's payload; `None` once the server closes.
     pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
-        next_data(&mut self.socket).await
+        self.socket.next().await
     }
-}
-
-/// The next text or binary frame's payload (tungstenite answers pings by itself).
-pub async fn next_data(socket: &mut WebSocket) -> anyhow::Result<Option<Bytes>> {
-    while let Some(frame) = socket.next().await {
-        match frame? {
-            Message::Text(text) => return Ok(Some(text.into())),
-            Message::Binary(data) => return Ok(Some(data)),
-            Message::Close(_) => return Ok(None),
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-        }
-    }
-    Ok(None)
 }
 
 /// A WebSocket client on the channel that only sends.
