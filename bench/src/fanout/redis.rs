@@ -2,7 +2,7 @@
 
 use crate::net;
 use anyhow::{bail, Context};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -11,7 +11,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 enum Reply {
     Simple,
     Integer,
-    Bulk(Option<Bytes>),
+    Bulk,
     Array(Vec<Reply>),
 }
 
@@ -44,10 +44,9 @@ async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Opt
                 Ok(len) => {
                     let mut data = vec![0; len + 2];
                     reader.read_exact(&mut data).await?;
-                    data.truncate(len);
-                    Reply::Bulk(Some(data.into()))
+                    Reply::Bulk
                 }
-                Err(_) => Reply::Bulk(None),
+                Err(_) => Reply::Bulk,
             }
         }
         "*" => {
@@ -67,10 +66,15 @@ async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Opt
 }
 
 pub struct Subscriber {
-    reader: BufReader<OwnedReadHalf>,
+    reader: OwnedReadHalf,
+    /// Read but not yet parsed.
+    buf: BytesMut,
     /// Kept open: closing it would end the subscription.
     _writer: OwnedWriteHalf,
 }
+
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 16 << 10;
 
 impl Subscriber {
     /// Connects and subscribes; returns once Redis has confirmed the subscription.
@@ -84,8 +88,12 @@ impl Subscriber {
             Some(Reply::Array(items)) if items.len() == 3 => {}
             other => bail!("redis did not confirm SUBSCRIBE: {other:?}"),
         }
+        // From here on, pushes are parsed straight out of one buffer (as the WebSocket
+        // subscribers do), starting with whatever the confirmation's reader had read ahead.
+        let buf = BytesMut::from(reader.buffer());
         Ok(Self {
-            reader,
+            reader: reader.into_inner(),
+            buf,
             _writer: writer,
         })
     }
@@ -93,18 +101,65 @@ impl Subscriber {
     /// The next `message` push's payload.
     pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
         loop {
-            let Some(reply) = read_reply(&mut self.reader).await? else {
-                return Ok(None);
-            };
-            if let Reply::Array(mut items) = reply {
-                if items.len() == 3 {
-                    if let Some(Reply::Bulk(Some(payload))) = items.pop() {
-                        return Ok(Some(payload));
-                    }
+            if let Some((length, payload)) = push(&self.buf)? {
+                let push = self.buf.split_to(length).freeze();
+                match payload {
+                    Some(range) => return Ok(Some(push.slice(range))),
+                    None => continue,
                 }
+            }
+            self.buf.reserve(READ_CHUNK);
+            if self.reader.read_buf(&mut self.buf).await? == 0 {
+                return Ok(None);
             }
         }
     }
+}
+
+/// One whole push at the start of `buf`, if it holds one: its length, and where its payload
+/// is if it is a `message` push (`*3 $7 message $n <channel> $n <payload>`).
+fn push(buf: &[u8]) -> anyhow::Result<Option<(usize, Option<std::ops::Range<usize>>)>> {
+    fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&buf[at..end], end + 2))
+    }
+    fn number(digits: &[u8]) -> anyhow::Result<usize> {
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .with_context(|| format!("not a RESP length: {:?}", String::from_utf8_lossy(digits)))
+    }
+    let Some((head, mut at)) = line(buf, 0) else {
+        return Ok(None);
+    };
+    if head.first() != Some(&b'*') {
+        bail!("not a RESP push: {:?}", String::from_utf8_lossy(head));
+    }
+    let count = number(&head[1..])?;
+    let (mut message, mut last) = (false, None);
+    for item in 0..count {
+        let Some((head, start)) = line(buf, at) else {
+            return Ok(None);
+        };
+        match head.first() {
+            Some(b'$') => {
+                let end = start + number(&head[1..])?;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                message |= item == 0 && &buf[start..end] == b"message";
+                last = Some(start..end);
+                at = end + 2;
+            }
+            // The subscription count in (un)subscribe confirmations.
+            Some(b':') => at = start,
+            _ => bail!(
+                "unexpected in a RESP push: {:?}",
+                String::from_utf8_lossy(head)
+            ),
+        }
+    }
+    Ok(Some((at, last.filter(|_| message && count == 3))))
 }
 
 pub struct Publisher {
@@ -150,7 +205,24 @@ impl Publisher {
 
 #[cfg(test)]
 mod tests {
-    use super::command;
+    use super::{command, push};
+
+    #[test]
+    fn message_pushes_are_found_whole_or_not_at_all() {
+        let wire = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+        let (length, payload) = push(wire).unwrap().unwrap();
+        assert_eq!(length, wire.len());
+        assert_eq!(&wire[payload.unwrap()], b"hello");
+        for cut in 0..wire.len() {
+            assert_eq!(push(&wire[..cut]).unwrap(), None, "{cut} bytes");
+        }
+        let confirmation = b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+        assert_eq!(
+            push(confirmation).unwrap(),
+            Some((confirmation.len(), None))
+        );
+        assert!(push(b"+OK\r\n").is_err());
+    }
 
     #[test]
     fn commands_are_arrays_of_bulk_strings() {
