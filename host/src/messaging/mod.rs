@@ -27,6 +27,7 @@ pub use functions::Deployment;
 #[derive(Debug)]
 pub struct Message {
     pub channel: Arc<str>,
+    /// The bytes published: a view into `wire`, so a message is held once.
     pub payload: Bytes,
     /// Whether WebSocket clients get it as a text frame (else binary).
     pub text: bool,
@@ -51,11 +52,12 @@ impl Message {
             Some(false) => false,
             _ => std::str::from_utf8(&payload).is_ok(),
         };
+        let wire = server_frame(text, &payload);
         Self {
             channel: channel.into(),
-            wire: server_frame(text, &payload),
+            payload: wire.slice(wire.len() - payload.len()..),
+            wire,
             text,
-            payload,
             origin,
         }
     }
@@ -196,6 +198,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let text = Message::new("c", payload.clone().into(), None, None);
             assert!(text.text);
+            assert_eq!(text.payload[..], payload[..]);
             assert_eq!(
                 text.wire[..],
                 tungstenite_frame(true, &payload)[..],
