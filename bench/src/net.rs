@@ -19,6 +19,20 @@ use tokio_tungstenite::WebSocketStream;
 /// A client WebSocket over a plain TCP connection.
 pub type WebSocket = WebSocketStream<TcpStream>;
 
+/// Bytes asked of the kernel per read by the clients that parse in place.
+const READ_CHUNK: usize = 16 << 10;
+
+/// Reads more of `reader` onto the end of `buf`, for clients that parse messages in place
+/// out of one buffer; `false` once the connection has ended.
+pub async fn read_more(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut bytes::BytesMut,
+) -> io::Result<bool> {
+    use tokio::io::AsyncReadExt;
+    buf.reserve(READ_CHUNK);
+    Ok(reader.read_buf(buf).await? > 0)
+}
+
 /// Connections that share one source address.
 pub const PER_SOURCE: usize = 250;
 

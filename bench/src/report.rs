@@ -437,13 +437,10 @@ fn table(runs: &Runs, machine: &Value) -> String {
             ratio(Some(two), one).map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
         );
     }
-    let flagged = ["wisp", "redis", "nats", "pybroker"].iter().any(|s| {
-        [100, 1000]
-            .iter()
-            .any(|&n| runs.any("4", s, Some(n), loadgen_bound))
-    }) || [100, 1000]
+    let flagged = runs
+        .0
         .iter()
-        .any(|&n| runs.any("4c", "wisp", Some(n), loadgen_bound));
+        .any(|r| (r.fig == "4" || r.fig == "4c") && loadgen_bound(&r.data));
     // 5. Publish→deliver latency.
     let p = |fig, s, k| runs.median(fig, s, Some(100), k);
     let delivered = |fig, s| {

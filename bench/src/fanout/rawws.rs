@@ -11,11 +11,8 @@
 use crate::net;
 use anyhow::{bail, Context};
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-
-/// Bytes asked of the kernel per read.
-const READ_CHUNK: usize = 16 << 10;
 
 /// Largest frame accepted (the benchmark's are 64 bytes).
 const MAX_FRAME: usize = 1 << 20;
@@ -38,7 +35,7 @@ impl RawWebSocket {
              Sec-WebSocket-Key: d2lzcC1iZW5jaC1rZXkhIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         writer.write_all(request.as_bytes()).await?;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::new();
         let head_end = loop {
             if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break at + 4;
@@ -46,7 +43,7 @@ impl RawWebSocket {
             if buf.len() > 16 << 10 {
                 bail!("ws://{addr}{path}: no end to the handshake response");
             }
-            if reader.read_buf(&mut buf).await? == 0 {
+            if !net::read_more(&mut reader, &mut buf).await? {
                 bail!("ws://{addr}{path}: closed during the handshake");
             }
         };
@@ -104,8 +101,7 @@ impl RawWebSocket {
                 }
                 continue;
             }
-            self.buf.reserve(READ_CHUNK);
-            if self.reader.read_buf(&mut self.buf).await? == 0 {
+            if !net::read_more(&mut self.reader, &mut self.buf).await? {
                 return Ok(None);
             }
         }

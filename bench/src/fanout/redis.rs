@@ -73,9 +73,6 @@ pub struct Subscriber {
     _writer: OwnedWriteHalf,
 }
 
-/// Bytes asked of the kernel per read.
-const READ_CHUNK: usize = 16 << 10;
-
 impl Subscriber {
     /// Connects and subscribes; returns once Redis has confirmed the subscription.
     pub async fn connect(addr: &str, channel: &str, index: usize) -> anyhow::Result<Self> {
@@ -108,8 +105,7 @@ impl Subscriber {
                     None => continue,
                 }
             }
-            self.buf.reserve(READ_CHUNK);
-            if self.reader.read_buf(&mut self.buf).await? == 0 {
+            if !net::read_more(&mut self.reader, &mut self.buf).await? {
                 return Ok(None);
             }
         }
