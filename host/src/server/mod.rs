@@ -4,11 +4,16 @@
 //! - [`router`]: method + path + Host → function.
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
-//! - [`outbound`]: frames queued for WebSocket clients, and the tasks that write them.
+//! - [`feed`]: a channel's WebSocket clients, as one subscriber of the broker.
+//! - [`framelog`]: a channel's outgoing frames, written once for every client.
+//! - [`outbound`]: one client's place in the log and its own frames, and the
+//!   flusher tasks that write clients out.
 //! - [`static_files`]: the project's `public/` folder.
 //! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
 //! - [`limits`]: connection limits, total and per client address.
 
+pub mod feed;
+pub mod framelog;
 pub mod health;
 pub mod http;
 pub mod limits;
@@ -80,8 +85,8 @@ pub struct App {
     pub shutdown: watch::Sender<bool>,
     /// Connection and WebSocket tasks, awaited (up to `drain`) at shutdown.
     pub tasks: TaskTracker,
-    /// Write what publishers queue for WebSocket clients.
-    pub flushers: Arc<outbound::Flushers>,
+    /// The WebSocket clients of each channel, and the flushers that write them.
+    pub feeds: feed::Feeds,
 }
 
 impl App {
@@ -107,15 +112,19 @@ impl App {
                 tracing::error!(%channel, %error, "subscribing a trigger failed");
             }
         }
+        let feeds = feed::Feeds::new(
+            hub.broker.clone(),
+            outbound::Flushers::start(worker_threads()),
+        );
         Arc::new(Self {
             hub,
+            feeds,
             router: loaded.router,
             gate: limits::ConnectionGate::new(config.connections),
             config,
             public,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
-            flushers: outbound::Flushers::start(worker_threads()),
         })
     }
 }

@@ -1,60 +1,71 @@
-//! What goes out to WebSocket clients, and who writes it.
+//! What goes out to one WebSocket client, and who writes it.
 //!
-//! Each connection has an [`Outbound`]: the encoded frames waiting for its socket.
-//! A publish appends the message's pre-encoded frame to every subscriber's queue
-//! and puts the connection on a [`Flushers`] list; a flusher task then writes each
-//! listed socket once, with one `writev` for everything queued. Messages that
-//! arrive while the flusher is busy pile up and go out together, so under load a
-//! socket gets many messages per system call instead of one, and a publish wakes
-//! one flusher rather than every connection's task.
+//! A client's channel messages wait in its channel's [`Log`](super::framelog::Log)
+//! (see [`feed`](super::feed)); the client's [`Outbound`] holds only its cursor
+//! there, plus frames of its own (tungstenite's pongs, pings and closes). A
+//! flusher's round writes each client once, with one `writev` for everything
+//! pending: messages that arrive while the flusher is busy pile up in the log and
+//! go out together, so under load a socket gets many messages per system call,
+//! and a publish wakes one flusher rather than every connection's task.
 //!
 //! A socket that would block is handed to its connection's task, which waits until
 //! the client reads and writes the rest ([`Outbound::poll_drain`]); the flushers
-//! skip it meanwhile. The queue is bounded in bytes: past the bound the connection
-//! is marked overflowed and its task closes it.
+//! skip it meanwhile. How far a client may fall behind is bounded in bytes: past
+//! the bound it is marked overflowed and its task closes it.
 //!
-//! [`SocketIo`] lets tungstenite read from the socket and write control frames
-//! (pongs, pings, closes) through the same queue, so every frame leaves in order.
+//! [`SocketIo`] lets tungstenite read from the socket and write its own frames
+//! through the same client, so every frame leaves whole and in order.
 
+use super::feed::Feed;
+use super::framelog::{Piece, Slices, View};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
+use std::ops::Range;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// Frames handed to the kernel per `writev` call.
-const IOVECS: usize = 64;
-
-/// The frames waiting for one client's socket.
+/// One client's socket, its place in its channel's log and its own frames.
 pub struct Outbound {
+    /// The connection's id: the origin of what it publishes.
+    pub id: u64,
     stream: TcpStream,
+    feed: Arc<Feed>,
+    /// The flusher (and the feed's part) that writes this client.
+    pub part: usize,
     state: Mutex<State>,
-    /// Bytes of data frames queued before the client counts as too slow.
+    /// The cursor as trimming reads it without the lock (`u64::MAX` once the client
+    /// needs nothing more from the log); it may lag, which only keeps more.
+    low: AtomicU64,
+    /// Bytes the client may fall behind the log's end before it counts as too slow.
     limit: usize,
     /// Wakes the connection's task: the socket would block, overflowed or failed.
     pub attention: Notify,
-    flushers: Arc<Flushers>,
-    shard: usize,
 }
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Bytes>,
-    /// Bytes in `queue`.
-    queued: usize,
-    /// The front frame is partly written: it must be finished, never dropped.
-    front_started: bool,
-    /// On a flusher's list.
+    /// The client has been sent the log up to here.
+    cursor: u64,
+    /// Frames in the log the client published itself: never sent back to it.
+    skips: VecDeque<Range<u64>>,
+    /// Frames of the client's own, sent after what is pending from the log.
+    own: VecDeque<Bytes>,
+    /// The front own frame is partly written: it must be finished, never dropped.
+    own_started: bool,
+    /// On a flusher's list by itself.
     listed: bool,
     /// The connection's task writes (the socket would block, or it is closing);
     /// flushers leave the socket alone.
     task_writes: bool,
     overflowed: bool,
+    /// Cut off from the log: only its own frames are still written.
+    detached: bool,
     failed: Option<io::ErrorKind>,
 }
 
@@ -69,58 +80,68 @@ pub enum Status {
 }
 
 impl Outbound {
-    pub fn new(stream: TcpStream, limit: usize, flushers: Arc<Flushers>) -> Arc<Self> {
-        let shard = flushers.next_shard();
+    /// A client of `feed`; [`Feeds::join`](super::feed::Feeds::join) makes these.
+    pub fn new(
+        id: u64,
+        stream: TcpStream,
+        feed: Arc<Feed>,
+        part: usize,
+        limit: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            id,
             stream,
+            feed,
+            part,
             state: Mutex::new(State::default()),
+            low: AtomicU64::new(0),
             limit,
             attention: Notify::new(),
-            flushers,
-            shard,
         })
     }
 
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
-        // A poisoned lock only means a panic elsewhere; the queue itself is intact.
+        // A poisoned lock only means a panic elsewhere; the state itself is intact.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a data frame. Never blocks: past the byte limit the connection is
-    /// marked overflowed (and its task told), and later frames are dropped.
-    pub fn push_data(self: &Arc<Self>, frame: &Bytes) {
-        let mut state = self.state();
-        if state.overflowed || state.failed.is_some() {
-            return;
-        }
-        if state.queued + frame.len() > self.limit {
-            state.overflowed = true;
-            drop(state);
-            self.attention.notify_one();
-            return;
-        }
-        self.enqueue(state, frame.clone());
+    /// Sets the cursor of a client joining its feed (under the feed's lock).
+    pub(super) fn start_at(&self, cursor: u64) {
+        self.state().cursor = cursor;
+        self.low.store(cursor, Ordering::Relaxed);
     }
 
-    /// Queues a control frame (or any bytes tungstenite writes): no byte limit, so
-    /// a close frame still gets out after an overflow.
-    fn push_control(self: &Arc<Self>, bytes: Bytes) {
-        let state = self.state();
+    /// The lowest log offset this client may still need.
+    pub(super) fn low(&self) -> u64 {
+        self.low.load(Ordering::Relaxed)
+    }
+
+    /// Records a frame the client published (under the feed's lock, as it is appended).
+    pub(super) fn skip(&self, range: Range<u64>) {
+        let mut state = self.state();
+        if !state.detached {
+            state.skips.push_back(range);
+        }
+    }
+
+    /// Queues a frame of the client's own: no byte limit, so that a close frame
+    /// still gets out after an overflow.
+    fn push_own(self: &Arc<Self>, bytes: Bytes) {
+        let mut state = self.state();
         if state.failed.is_some() {
             return;
         }
-        self.enqueue(state, bytes);
-    }
-
-    fn enqueue(self: &Arc<Self>, mut state: MutexGuard<'_, State>, frame: Bytes) {
-        state.queued += frame.len();
-        state.queue.push_back(frame);
+        state.own.push_back(bytes);
         if state.listed || state.task_writes {
             return;
         }
         state.listed = true;
         drop(state);
-        self.flushers.list(self.clone());
+        self.feed.flushers().list(Job::Client(self.clone()));
     }
 
     /// What the connection's task must do now.
@@ -137,51 +158,86 @@ impl Outbound {
         }
     }
 
-    /// Drops queued data frames (a partly written one is finished first) and
-    /// takes the writing over, so that a close frame queued next leaves soon.
+    /// Cuts the client off from its channel (a frame partly written is finished
+    /// first) and takes the writing over, so that a close frame queued next
+    /// leaves soon.
     pub fn discard(&self) {
+        let cursor = self.state().cursor;
+        // The bytes are copied before the client stops holding them in the log.
+        let rest = self.feed.rest_of_frame(cursor);
         let mut state = self.state();
-        let keep = usize::from(state.front_started).min(state.queue.len());
-        state.queue.truncate(keep);
-        state.queued = state.queue.iter().map(Bytes::len).sum();
         state.task_writes = true;
-    }
-
-    /// A flusher's turn: writes what is queued without waiting. If the socket
-    /// would block, the connection's task takes over.
-    fn flush(&self) {
-        let mut state = self.state();
-        state.listed = false;
-        if state.task_writes || state.failed.is_some() {
+        if state.detached {
             return;
         }
-        match write_queued(&self.stream, &mut state) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                state.task_writes = true;
-                drop(state);
-                self.attention.notify_one();
+        // A partly written frame of the client's own comes first, so only when
+        // there is none can the log's be partly written.
+        if !rest.is_empty() && !state.own_started && state.cursor == cursor {
+            state.own.push_front(rest.into());
+            state.own_started = true;
+        }
+        state.detached = true;
+        state.skips.clear();
+        self.low.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// A flusher's turn: writes what is pending without waiting. If the socket
+    /// would block, the connection's task takes over.
+    pub(super) fn flush(&self, view: &View) {
+        let mut state = self.state();
+        state.listed = false;
+        if !state.task_writes && state.failed.is_none() {
+            match write_pending(&self.stream, &mut state, view) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    state.task_writes = true;
+                    self.attention.notify_one();
+                }
+                Err(error) => {
+                    state.failed = Some(error.kind());
+                    self.attention.notify_one();
+                }
             }
-            Err(error) => {
-                state.failed = Some(error.kind());
-                drop(state);
-                self.attention.notify_one();
-            }
+        }
+        self.settle(&mut state, view);
+    }
+
+    /// After a write: publishes the cursor for trimming and checks how far behind
+    /// the client is.
+    fn settle(&self, state: &mut State, view: &View) {
+        if state.detached {
+            return;
+        }
+        self.low.store(state.cursor, Ordering::Relaxed);
+        let behind = view.end.saturating_sub(state.cursor);
+        if !state.overflowed && behind > self.limit as u64 {
+            state.overflowed = true;
+            self.attention.notify_one();
         }
     }
 
-    /// Writes everything queued, waiting for the socket as needed; then hands the
+    /// Writes everything pending, waiting for the socket as needed; then hands the
     /// writing back to the flushers. Only the connection's task calls this.
-    pub fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_drain(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
+            let view = self.feed.view();
             let mut state = self.state();
             if let Some(kind) = state.failed {
                 return Poll::Ready(Err(kind.into()));
             }
             state.task_writes = true;
-            match write_queued(&self.stream, &mut state) {
+            let written = write_pending(&self.stream, &mut state, &view);
+            self.settle(&mut state, &view);
+            match written {
                 Ok(()) => {
                     state.task_writes = false;
+                    // What was published since the view is a flusher's to write.
+                    let list = !state.listed;
+                    state.listed = true;
+                    drop(state);
+                    if list {
+                        self.feed.flushers().list(Job::Client(self.clone()));
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -197,45 +253,121 @@ impl Outbound {
         }
     }
 
-    /// Writes everything queued (see [`poll_drain`](Self::poll_drain)).
-    pub async fn drain(&self) -> io::Result<()> {
+    /// Writes everything pending (see [`poll_drain`](Self::poll_drain)).
+    pub async fn drain(self: &Arc<Self>) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_drain(cx)).await
     }
 }
 
-/// Writes `state.queue` until it is empty (`Ok`) or the socket would block.
-fn write_queued(stream: &TcpStream, state: &mut State) -> io::Result<()> {
-    while !state.queue.is_empty() {
-        let mut slices = [IoSlice::new(&[]); IOVECS];
-        let mut count = 0;
-        for (slot, frame) in slices.iter_mut().zip(&state.queue) {
-            *slot = IoSlice::new(frame);
-            count += 1;
+/// Writes what the client has pending (its log range from `view`, less its own
+/// publishes, then its own frames) until all is written (`Ok`) or the socket
+/// would block.
+fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Result<()> {
+    loop {
+        skip_own(state);
+        let end = if state.detached {
+            state.cursor
+        } else {
+            view.end.max(state.cursor)
+        };
+        let mut out = Slices::default();
+        let mut own = state.own.iter();
+        if state.own_started {
+            if let Some(frame) = own.next() {
+                out.push(frame, Piece::Own);
+            }
         }
-        let mut written = stream.try_write_vectored(&slices[..count])?;
+        let mut at = state.cursor;
+        let mut skips = state.skips.iter().peekable();
+        while at < end && !out.full() {
+            let stop = match skips.peek() {
+                Some(skip) if skip.start < end => skip.start,
+                _ => end,
+            };
+            if at < stop {
+                at = view.slices(at, stop, &mut out);
+                if at < stop {
+                    break;
+                }
+            }
+            if let Some(skip) = skips.next_if(|skip| skip.start == at) {
+                at = skip.end;
+            }
+        }
+        if at >= end {
+            for frame in own {
+                if out.full() {
+                    break;
+                }
+                out.push(frame, Piece::Own);
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let written = stream.try_write_vectored(out.slices())?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        state.queued -= written;
-        while written > 0 {
-            let front = state
-                .queue
-                .front_mut()
-                .expect("written bytes came from the queue");
-            if written < front.len() {
-                front.advance(written);
-                state.front_started = true;
-                break;
-            }
-            written -= front.len();
-            state.queue.pop_front();
-            state.front_started = false;
-        }
+        let pieces = out.take_pieces();
+        consume(state, &pieces, written);
     }
-    Ok(())
 }
 
-/// The tasks that write queued frames out, one per worker thread. Each socket
+/// Moves the cursor past the client's own frames at it.
+fn skip_own(state: &mut State) {
+    while let Some(skip) = state.skips.front() {
+        if skip.start > state.cursor {
+            break;
+        }
+        state.cursor = state.cursor.max(skip.end);
+        state.skips.pop_front();
+    }
+}
+
+/// Accounts for `written` bytes of a write made of `pieces`, in order.
+fn consume(state: &mut State, pieces: &[Piece], mut written: usize) {
+    for piece in pieces {
+        if written == 0 {
+            break;
+        }
+        match *piece {
+            Piece::Own => {
+                let front = state.own.front_mut().expect("written own bytes are queued");
+                if written >= front.len() {
+                    written -= front.len();
+                    state.own.pop_front();
+                    state.own_started = false;
+                } else {
+                    front.advance(written);
+                    state.own_started = true;
+                    written = 0;
+                }
+            }
+            Piece::Log { from, to } => {
+                let len = usize::try_from(to - from).expect("a write fits in memory");
+                if written >= len {
+                    state.cursor = to;
+                    written -= len;
+                    skip_own(state);
+                } else {
+                    state.cursor = from + written as u64;
+                    written = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Work for a flusher.
+pub enum Job {
+    /// A round over one part of a feed: messages were published.
+    Part(Arc<Feed>, usize),
+    /// One client: a frame of its own was queued, or its task handed writing back.
+    Client(Arc<Outbound>),
+}
+
+/// The tasks that write WebSocket clients out, one per worker thread. Each socket
 /// belongs to one of them, so sockets are written in parallel on several cores
 /// while each socket's frames stay in order.
 pub struct Flushers {
@@ -245,7 +377,7 @@ pub struct Flushers {
 
 #[derive(Default)]
 struct Shard {
-    listed: Mutex<Vec<Arc<Outbound>>>,
+    listed: Mutex<Vec<Job>>,
     wake: Notify,
 }
 
@@ -263,15 +395,25 @@ impl Flushers {
         flushers
     }
 
-    fn next_shard(&self) -> usize {
+    /// How many flushers there are.
+    pub fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The flusher for the next new client, in turn.
+    pub fn next_shard(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
     }
 
-    fn list(&self, outbound: Arc<Outbound>) {
-        let shard = &self.shards[outbound.shard];
+    pub fn list(&self, job: Job) {
+        let shard = match &job {
+            Job::Part(_, part) => *part,
+            Job::Client(client) => client.part,
+        };
+        let shard = &self.shards[shard];
         let mut listed = shard.listed.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = listed.is_empty();
-        listed.push(outbound);
+        listed.push(job);
         drop(listed);
         if was_empty {
             shard.wake.notify_one();
@@ -279,7 +421,7 @@ impl Flushers {
     }
 }
 
-/// One flusher: waits for listed sockets, writes each once, repeats.
+/// One flusher: waits for jobs, does each, repeats.
 async fn run(flushers: Arc<Flushers>, shard: usize) {
     let shard = &flushers.shards[shard];
     let mut batch = Vec::new();
@@ -292,8 +434,11 @@ async fn run(flushers: Arc<Flushers>, shard: usize) {
             shard.wake.notified().await;
             continue;
         }
-        for outbound in batch.drain(..) {
-            outbound.flush();
+        for job in batch.drain(..) {
+            match job {
+                Job::Part(feed, part) => feed.flush_part(part),
+                Job::Client(client) => client.flush(&client.feed.view()),
+            }
         }
         // Let publishers and readers run between rounds.
         tokio::task::yield_now().await;
@@ -301,7 +446,7 @@ async fn run(flushers: Arc<Flushers>, shard: usize) {
 }
 
 /// The socket as tungstenite sees it: reads come straight from the socket (after
-/// whatever hyper read past the upgrade request); writes join the outbound queue.
+/// whatever hyper read past the upgrade request); writes join the client's own frames.
 pub struct SocketIo {
     outbound: Arc<Outbound>,
     read_ahead: Bytes,
@@ -360,7 +505,7 @@ impl AsyncWrite for SocketIo {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.outbound.push_control(Bytes::copy_from_slice(buf));
+        self.outbound.push_own(Bytes::copy_from_slice(buf));
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -372,5 +517,162 @@ impl AsyncWrite for SocketIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::feed::Feeds;
+    use super::*;
+    use crate::messaging::broker::{Broker, LocalBroker, Reach, SinkId};
+    use crate::messaging::Message;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A connected pair: the server's side and the client's.
+    async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (server, client) = tokio::join!(listener.accept(), client);
+        (server.unwrap().0, client.unwrap())
+    }
+
+    /// Reads whole unmasked frames until `count` payloads have come.
+    async fn payloads(client: &mut TcpStream, count: usize) -> Vec<Vec<u8>> {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while out.len() < count {
+            let mut chunk = [0; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut chunk))
+                .await
+                .expect("frames within 5 s")
+                .unwrap();
+            assert!(n > 0, "closed after {} of {count} frames", out.len());
+            buf.extend_from_slice(&chunk[..n]);
+            while buf.len() >= 2 && buf.len() >= 2 + usize::from(buf[1]) {
+                let len = usize::from(buf[1]);
+                assert!(len < 126, "test frames are short");
+                out.push(buf[2..2 + len].to_vec());
+                buf.drain(..2 + len);
+            }
+        }
+        assert!(buf.is_empty(), "nothing past the expected frames");
+        out
+    }
+
+    fn message(text: &str, origin: Option<u64>) -> Arc<Message> {
+        Arc::new(Message::new(
+            "c",
+            Bytes::copy_from_slice(text.as_bytes()),
+            None,
+            origin.map(SinkId::Socket),
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_client_gets_every_message_but_its_own_in_order() {
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            let (server, client) = pair(&listener).await;
+            clients.push((feeds.join("t", Reach::Cluster, server, 1 << 20), client));
+        }
+        // Enough to cross several chunks; client 2 publishes every third message.
+        let publisher = clients[2].0.id;
+        let texts: Vec<String> = (0..3000).map(|i| format!("message {i}")).collect();
+        for (i, text) in texts.iter().enumerate() {
+            let origin = (i % 3 == 0).then_some(publisher);
+            broker
+                .publish("t", message(text, origin), Reach::Cluster)
+                .unwrap();
+        }
+        for (index, (outbound, client)) in clients.iter_mut().enumerate() {
+            let expected: Vec<Vec<u8>> = texts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| index != 2 || i % 3 != 0)
+                .map(|(_, t)| t.clone().into_bytes())
+                .collect();
+            assert_eq!(payloads(client, expected.len()).await, expected);
+            assert_eq!(outbound.status(), Status::Idle);
+        }
+        for (outbound, _) in &clients {
+            feeds.leave(outbound);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_stops_reading_overflows_alone_and_gets_whole_frames() {
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (server, mut reader) = pair(&listener).await;
+        let live = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        let (server, mut stalled_client) = pair(&listener).await;
+        let stalled = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        // Publish in steps, reading one client as it goes, until the other (whose
+        // socket buffers fill) is over its 64 KiB.
+        let text = "x".repeat(100);
+        let mut sent = 0;
+        while stalled.status() != Status::Overflowed {
+            assert!(sent < 200_000, "the stalled client never overflowed");
+            for _ in 0..100 {
+                broker
+                    .publish("t", message(&text, None), Reach::Cluster)
+                    .unwrap();
+            }
+            sent += 100;
+            assert_eq!(payloads(&mut reader, 100).await.len(), 100);
+            if stalled.status() == Status::Blocked {
+                // The connection's task would wait here; the test plays it.
+                tokio::select! {
+                    _ = stalled.drain() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+        }
+        assert_eq!(
+            live.status(),
+            Status::Idle,
+            "the reading client is unaffected"
+        );
+        stalled.discard();
+        let mut closing = SocketIo::new(stalled.clone(), Bytes::new());
+        tokio::io::AsyncWriteExt::write_all(&mut closing, &[0x88, 0x00])
+            .await
+            .unwrap();
+        // The client reads everything now: whole frames, then the close frame.
+        let drain = tokio::spawn({
+            let stalled = stalled.clone();
+            async move { stalled.drain().await }
+        });
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0; 65536];
+            let n = tokio::time::timeout(Duration::from_secs(5), stalled_client.read(&mut chunk))
+                .await
+                .expect("the rest within 5 s")
+                .unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.ends_with(&[0x88, 0x00]) {
+                break;
+            }
+        }
+        drain.await.unwrap().unwrap();
+        let frames = &buf[..buf.len() - 2];
+        let frame = 2 + text.len();
+        assert_eq!(
+            frames.len() % frame,
+            0,
+            "only whole frames before the close"
+        );
+        assert!(frames.len() / frame < sent, "the backlog was dropped");
+        for whole in frames.chunks(frame) {
+            assert_eq!(&whole[..2], &[0x81, 100]);
+        }
+        feeds.leave(&live);
+        feeds.leave(&stalled);
     }
 }

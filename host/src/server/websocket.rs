@@ -1,21 +1,22 @@
 //! The WebSocket bridge: browsers join channels at `/ws-<project hash>/<channel>`.
 //!
-//! Each connection is one subscriber. Its frames are published to the channel
-//! (text stays text, binary stays binary); every message on the channel goes to
-//! every client but its sender. One task per connection reads the client's frames;
-//! what goes out to clients is queued and written by [`outbound`](super::outbound).
+//! Each connection is one client of its channel's [`feed`](super::feed). Its frames
+//! are published to the channel (text stays text, binary stays binary); every
+//! message on the channel goes to every client but its sender. One task per
+//! connection reads the client's frames; what goes out to clients is written by
+//! the flushers ([`outbound`](super::outbound)).
 //!
 //! A slow client never slows anyone else: its queue is bounded in bytes, and past
 //! the bound the connection is closed with code 1008 (policy violation, reason
 //! "slow consumer") and a log line. Idle connections are pinged; a client that
 //! stops answering is dropped.
 
+use super::feed::Feeds;
 use super::http::text;
 use super::outbound::{Outbound, SocketIo, Status};
 use super::{App, Connection};
-use crate::messaging::broker::{Sink, SinkId};
+use crate::messaging::broker::SinkId;
 use crate::messaging::scope::{decode_path, AccessError};
-use crate::messaging::Message;
 use crate::runtime::http_event::ResponseBody;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -26,7 +27,6 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -69,8 +69,6 @@ impl Default for WebSocketLimits {
 
 /// Close code for a client whose send queue overflowed.
 pub const SLOW_CONSUMER: CloseCode = CloseCode::Policy;
-
-static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 
 /// Answers a request for `/ws-<hash>/<channel>`: the upgrade, or why not.
 pub fn handle(
@@ -115,6 +113,7 @@ pub fn handle(
         Err(response) => return *response,
     };
     let topic = scope.topic(&channel);
+    let reach = scope.reach(&channel);
     let limits = app.config.websocket;
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
@@ -123,20 +122,22 @@ pub fn handle(
             Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
         };
         // The connection is the server's own TCP stream; take it back from hyper so
-        // that publishers can queue frames for it and flushers write them.
+        // that the flushers write the channel's messages to it.
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
             return tracing::error!("WebSocket upgrade on a connection that is not TCP");
         };
-        let outbound = Outbound::new(
-            parts.io.into_inner(),
-            limits.send_queue,
-            app.flushers.clone(),
-        );
+        let outbound = app
+            .feeds
+            .join(&topic, reach, parts.io.into_inner(), limits.send_queue);
+        let membership = Membership {
+            feeds: &app.feeds,
+            outbound: &outbound,
+        };
         let config = WebSocketConfig::default()
             // A small eager read buffer keeps idle connections cheap.
             .read_buffer_size(2 << 10)
             // tungstenite's own frames (pongs, pings, closes) go straight to the
-            // outbound queue, behind the channel's messages.
+            // client's own frames, behind the channel's messages.
             .write_buffer_size(0)
             .max_message_size(Some(limits.max_message))
             .max_frame_size(Some(limits.max_message));
@@ -146,10 +147,10 @@ pub fn handle(
             scope: scope_index,
             self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
             channel,
-            topic,
             connection,
         };
-        serve(app, client, ws, outbound, limits).await;
+        serve(&app, client, ws, &outbound, limits).await;
+        drop(membership);
     });
     let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -203,19 +204,16 @@ fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<Respons
     }
 }
 
-/// One connection's subscriber: its outbound queue.
-struct SocketSink {
-    id: u64,
-    outbound: Arc<Outbound>,
+/// Keeps a connection in its channel's feed; leaves it when dropped, even if the
+/// connection's task panics.
+struct Membership<'a> {
+    feeds: &'a Feeds,
+    outbound: &'a Outbound,
 }
 
-impl Sink for SocketSink {
-    fn id(&self) -> SinkId {
-        SinkId::Socket(self.id)
-    }
-
-    fn deliver(&self, message: &Arc<Message>) {
-        self.outbound.push_data(&message.wire);
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        self.feeds.leave(self.outbound);
     }
 }
 
@@ -225,7 +223,6 @@ type Socket = WebSocketStream<SocketIo>;
 struct Client {
     scope: usize,
     channel: String,
-    topic: String,
     /// The client receives its own messages too (`wisp.self-echo`).
     self_echo: bool,
     /// Holds the connection's slot under the connection limits.
@@ -245,31 +242,24 @@ enum Wake {
     Ping,
 }
 
-/// Runs one connection in one task: subscribe, then read the client's frames into
-/// the channel until either side ends or the server shuts down. Messages for the
-/// client are queued by publishers and written by the flushers; this task writes
-/// only when the socket would block (until the client catches up) or when closing.
+/// Runs one connection in one task: read the client's frames into the channel
+/// until either side ends or the server shuts down. Messages for the client are
+/// written by the flushers; this task writes only when the socket would block
+/// (until the client catches up) or when closing.
 async fn serve(
-    app: Arc<App>,
+    app: &App,
     client: Client,
     mut ws: Socket,
-    outbound: Arc<Outbound>,
+    outbound: &Arc<Outbound>,
     limits: WebSocketLimits,
 ) {
     let Client {
         scope,
         channel,
-        topic,
         self_echo,
         connection,
     } = client;
-    let id = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-    let sink = Arc::new(SocketSink {
-        id,
-        outbound: outbound.clone(),
-    });
-    let reach = app.hub.scopes.get(scope).reach(&channel);
-    app.hub.broker.subscribe(&topic, sink, reach);
+    let id = outbound.id;
     tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -295,7 +285,7 @@ async fn serve(
                     tracing::warn!(socket = id, %channel, limit = limits.send_queue,
                         "WebSocket client too slow (send queue full); closing with 1008");
                     outbound.discard();
-                    close(&mut ws, &outbound, SLOW_CONSUMER, "slow consumer").await;
+                    close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
                     break "slow consumer";
                 }
                 Status::Failed(error) => {
@@ -309,7 +299,7 @@ async fn serve(
                 Status::Idle => Ok(()),
             },
             Wake::Shutdown => {
-                close(&mut ws, &outbound, CloseCode::Away, "server shutting down").await;
+                close(&mut ws, outbound, CloseCode::Away, "server shutting down").await;
                 break "server shutting down";
             }
             Wake::Drained(Ok(())) => {
@@ -352,7 +342,7 @@ async fn serve(
                         max_size,
                     }))) => {
                         tracing::warn!(socket = id, %channel, size, max_size, "WebSocket message too big; closing with 1009");
-                        close(&mut ws, &outbound, CloseCode::Size, "message too big").await;
+                        close(&mut ws, outbound, CloseCode::Size, "message too big").await;
                         break "message too big";
                     }
                     Some(Err(error)) => {
@@ -365,7 +355,7 @@ async fn serve(
                         "WebSocket client over its publish rate; closing with 1008");
                     close(
                         &mut ws,
-                        &outbound,
+                        outbound,
                         CloseCode::Policy,
                         "publish rate exceeded",
                     )
@@ -387,7 +377,6 @@ async fn serve(
             break "write error";
         }
     };
-    app.hub.broker.unsubscribe(&topic, SinkId::Socket(id));
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
 }
 
@@ -395,7 +384,7 @@ async fn serve(
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Queues a close frame and gives a client that may not be reading a moment for it.
-async fn close(ws: &mut Socket, outbound: &Outbound, code: CloseCode, reason: &'static str) {
+async fn close(ws: &mut Socket, outbound: &Arc<Outbound>, code: CloseCode, reason: &'static str) {
     let _ = ws.send(close_frame(code, reason)).await;
     let _ = tokio::time::timeout(CLOSE_WAIT, outbound.drain()).await;
 }
