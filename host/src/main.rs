@@ -1,7 +1,9 @@
 //! The `wisp` command: serve, check and build Taubyte-style projects.
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use wisp::messaging::nats::{
 use wisp::runtime::cache::ModuleCache;
 use wisp::server::{App, ServerConfig};
 
+mod settings;
+
 #[derive(Parser)]
 #[command(name = "wisp", version, about = "Run Taubyte-style WebAssembly functions over HTTP", long_about = None)]
 struct Cli {
@@ -24,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve a project's functions over HTTP
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a project folder and its wasm files; print every problem found
     Check(CheckArgs),
     /// Build the guest crates that function YAML names under `wisp.build`
@@ -64,6 +68,12 @@ impl CacheArgs {
 struct ServeArgs {
     #[command(flatten)]
     project: ProjectArg,
+    /// Read settings from a YAML file whose keys are these options' long names
+    /// (`listen: 127.0.0.1:9000`, `cluster: [nats://a:4222]`, `project: site`); a flag on
+    /// the command line beats its environment variable, which beats the file, which
+    /// beats the default
+    #[arg(long, value_name = "FILE", env = "WISP_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -173,8 +183,37 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     wisp::project::parse_duration(s)
 }
 
+/// Parses the command line, with the settings file of `serve --config` under it.
+fn parse_cli() -> Cli {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    let mut matches = command
+        .try_get_matches_from_mut(args.clone())
+        .unwrap_or_else(|error| error.exit());
+    if let Some(("serve", given)) = matches.subcommand() {
+        let serve = command
+            .find_subcommand("serve")
+            .expect("serve is a subcommand");
+        let from_file = settings::arguments(serve, given).unwrap_or_else(|message| {
+            clap::Error::raw(ErrorKind::InvalidValue, format!("{message}\n"))
+                .with_cmd(serve)
+                .exit()
+        });
+        if !from_file.is_empty() {
+            // Ahead of the command line's own arguments, right after `serve`.
+            let at = args
+                .iter()
+                .position(|arg| arg == "serve")
+                .map_or(1, |i| i + 1);
+            args.splice(at..at, from_file.into_iter().map(OsString::from));
+            matches = Cli::command().get_matches_from(args);
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
@@ -186,7 +225,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check(args) => check(args),
         Command::Build(args) => build(&args.project),
     };
@@ -306,6 +345,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 cluster.node_id,
                 servers.join(", ")
             );
+        }
+        if let Some(file) = &args.config {
+            banner!("  settings from {}", file.display());
         }
         wisp::server::run(listener, app, shutdown_signal()).await
     })

@@ -1,17 +1,84 @@
-//! The `wisp` binary as a user runs it: help, check and serve on broken projects.
+//! The `wisp` binary as a user runs it: help, check and serve on broken projects,
+//! and `serve`'s settings file.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
-fn wisp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wisp"))
+/// `wisp` with `args`, free of settings the environment running the tests may hold.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wisp"));
+    command
         .args(args)
         .env(
             "WISP_CACHE_DIR",
             repo().join("target").join("wisp-test-cache"),
         )
-        .output()
-        .expect("running wisp")
+        .env_remove("WISP_CONFIG")
+        .env_remove("WISP_CLUSTER")
+        .env_remove("WISP_NODE_ID");
+    command
+}
+
+fn wisp(args: &[&str]) -> Output {
+    command(args).output().expect("running wisp")
+}
+
+/// `wisp serve` running in the background; killed when dropped.
+struct Server {
+    child: Child,
+    banner: String,
+}
+
+impl Server {
+    /// Starts `wisp` with `args` and `env` and reads its start-up banner up to the line
+    /// containing `last`.
+    fn start(args: &[&str], env: &[(&str, &str)], last: &str) -> Self {
+        let mut child = command(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting wisp serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut server = Self {
+            child,
+            banner: String::new(),
+        };
+        while !server.banner.lines().any(|line| line.contains(last)) {
+            let read = stdout
+                .read_line(&mut server.banner)
+                .expect("reading the banner");
+            assert!(read > 0, "wisp stopped before `{last}`:\n{}", server.banner);
+        }
+        server
+    }
+
+    /// The address the banner's first line gives.
+    fn addr(&self) -> &str {
+        let first = self.banner.lines().next().expect("a banner");
+        first.rsplit("http://").next().expect("an address")
+    }
+
+    /// The whole answer to one raw HTTP GET.
+    fn get(&self, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(self.addr()).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("response");
+        answer
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn repo() -> PathBuf {
@@ -45,6 +112,12 @@ fn every_command_has_help() {
     let serve = text(&wisp(&["serve", "--help"]).stdout);
     assert!(
         serve.contains("--listen <ADDR>") && serve.contains("127.0.0.1:8080"),
+        "{serve}"
+    );
+    assert!(
+        serve.contains("--config <FILE>")
+            && serve.contains("WISP_CONFIG")
+            && serve.contains("which beats the file"),
         "{serve}"
     );
 }
@@ -112,48 +185,179 @@ fn build_then_check_the_sample_project() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly_with_exit_code_0() {
-    use std::io::{BufRead, BufReader};
     let config = repo().join("config");
     let config = config.to_str().expect("utf-8 path");
     assert!(wisp(&["build", config]).status.success());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wisp"))
-        .args(["serve", config, "--listen", "127.0.0.1:0"])
-        .env(
-            "WISP_CACHE_DIR",
-            repo().join("target").join("wisp-test-cache"),
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting wisp serve");
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut banner)
-        .expect("reading the banner");
-    let addr = banner
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("an address")
-        .to_owned();
+    let mut server = Server::start(&["serve", config, "--listen", "127.0.0.1:0"], &[], "");
     // It serves: one raw HTTP request.
-    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("response");
+    let answer = server.get("/ping");
     assert!(
         answer.starts_with("HTTP/1.1 200") && answer.ends_with("pong"),
         "{answer}"
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = child.wait().expect("waiting for wisp");
+    let status = server.child.wait().expect("waiting for wisp");
     assert!(status.success(), "wisp exited with {status}");
+}
+
+/// A project with nothing in it but its `config.yaml`, in a temporary folder.
+fn empty_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "id: QmSettingsFileTest\nname: settings\n",
+    )
+    .expect("writing config.yaml");
+    dir
+}
+
+/// Writes `yaml` to `wisp.yaml` in `dir`; its path.
+fn settings_file(dir: &Path, yaml: &str) -> String {
+    let file = dir.join("wisp.yaml");
+    std::fs::write(&file, yaml).expect("writing wisp.yaml");
+    file.to_str().expect("utf-8 path").to_owned()
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn serve_takes_listen_node_id_and_the_project_from_a_settings_file() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    // Nothing listens on port 1: the node runs with its cluster link down.
+    let file = settings_file(
+        project.path(),
+        &format!(
+            "project: {dir}\nlisten: 127.0.0.1:{port}\nnode-id: from-file\n\
+             cluster: [nats://127.0.0.1:1]\nmax-request-body: 8MiB\nws-publish-rate: 0\n"
+        ),
+    );
+    let server = Server::start(&["serve", "--config", &file], &[], "settings from");
+    assert_eq!(
+        server.addr(),
+        format!("127.0.0.1:{port}"),
+        "{}",
+        server.banner
+    );
+    for line in [
+        format!("wisp: serving {dir} on"),
+        "cluster node from-file via NATS at nats://127.0.0.1:1".to_owned(),
+        format!("settings from {file}"),
+    ] {
+        assert!(
+            server.banner.contains(&line),
+            "no `{line}` in:\n{}",
+            server.banner
+        );
+    }
+    let health = server.get("/_wisp/health");
+    assert!(
+        health.ends_with("{\"status\":\"ok\",\"cluster\":\"disconnected\"}\n"),
+        "{health}"
+    );
+}
+
+#[test]
+fn a_flag_or_an_environment_variable_beats_the_settings_file() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let file = settings_file(
+        project.path(),
+        "listen: 127.0.0.1:1\ncluster: nats://127.0.0.1:1\nnode-id: from-file\n",
+    );
+    let env = [("WISP_NODE_ID", "from-env")];
+    let flags = ["serve", dir, "--config", &file, "--listen", "127.0.0.1:0"];
+    let server = Server::start(
+        &[&flags[..], &["--node-id", "from-flag"]].concat(),
+        &env,
+        "cluster",
+    );
+    assert!(
+        server.banner.contains("cluster node from-flag via"),
+        "{}",
+        server.banner
+    );
+    assert_ne!(server.addr(), "127.0.0.1:1");
+    drop(server);
+
+    // The file named by WISP_CONFIG; the node id from WISP_NODE_ID.
+    let env = [("WISP_CONFIG", file.as_str()), ("WISP_NODE_ID", "from-env")];
+    let server = Server::start(&["serve", dir, "--listen", "127.0.0.1:0"], &env, "cluster");
+    assert!(
+        server.banner.contains("cluster node from-env via"),
+        "{}",
+        server.banner
+    );
+}
+
+#[test]
+fn a_settings_file_with_an_unknown_key_is_refused() {
+    let project = empty_project();
+    let file = settings_file(project.path(), "listen: 127.0.0.1:0\nnode_id: n1\n");
+    let out = wisp(&["serve", utf8(project.path()), "--config", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let expected = format!("{file}: unknown setting `node_id`; the settings are: project, listen,");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains(" node-id, "), "{stderr}");
+}
+
+#[test]
+fn a_malformed_settings_file_is_refused_with_its_line() {
+    let project = empty_project();
+    let file = settings_file(
+        project.path(),
+        "listen: 127.0.0.1:0\ncluster: [nats://a:4222\nnode-id: n1\n",
+    );
+    let out = wisp(&["serve", utf8(project.path()), "--config", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{file}: not valid YAML: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at line 3"), "{stderr}");
+}
+
+#[test]
+fn a_bad_value_in_a_settings_file_reads_like_a_bad_flag() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let flag = text(&wisp(&["serve", dir, "--max-request-body", "8XB"]).stderr);
+    let reason = flag
+        .lines()
+        .next()
+        .and_then(|line| line.split_once("': "))
+        .map(|(_, reason)| reason)
+        .expect("a reason");
+    let file = settings_file(project.path(), "max-request-body: 8XB\n");
+    let out = wisp(&["serve", dir, "--config", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = format!("{file}: invalid value '8XB' for `max-request-body`: {reason}");
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}\nnot like\n{flag}",
+        text(&out.stderr)
+    );
+
+    let missing = project.path().join("missing.yaml");
+    let out = wisp(&["serve", dir, "--config", utf8(&missing)]);
+    assert!(!out.status.success());
+    let expected = format!("cannot read the settings file {}", missing.display());
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
 }
