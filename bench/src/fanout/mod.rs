@@ -29,7 +29,6 @@ mod wisp;
 
 use crate::pace;
 use anyhow::{bail, Context};
-use bytes::Bytes;
 use clap::{Args as ClapArgs, ValueEnum};
 use fleet::{Fleet, Step};
 use serde_json::{json, Value};
@@ -122,7 +121,7 @@ pub struct MaxArgs {
     #[arg(long, default_value_t = 1.0)]
     drain: f64,
     /// Never try more than this many messages/s
-    #[arg(long, default_value_t = 200_000.0)]
+    #[arg(long, default_value_t = 10_000_000.0)]
     max_rate: f64,
     /// Never try fewer than this many messages/s
     #[arg(long, default_value_t = 1.0)]
@@ -272,13 +271,15 @@ impl Subscriber {
         })
     }
 
-    /// The next delivered message; `None` once the connection has ended.
-    async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+    /// Waits for the next deliveries and hands `on` each message (as published), in
+    /// order, straight out of the connection's read buffer; `false` once the connection
+    /// has ended.
+    async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
         match self {
-            Self::Wisp(s) => s.next().await,
-            Self::Redis(s) => s.next().await,
-            Self::Nats(s) => s.next().await,
-            Self::Pybroker(s) => s.next().await,
+            Self::Wisp(s) => s.batch(on).await,
+            Self::Redis(s) => s.batch(on).await,
+            Self::Nats(s) => s.batch(on).await,
+            Self::Pybroker(s) => s.batch(on).await,
         }
     }
 }
@@ -306,13 +307,13 @@ impl Publisher {
         })
     }
 
-    /// Sends one message now.
-    async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
+    /// Sends these messages now, in one write where the protocol allows.
+    async fn publish(&mut self, payloads: &[String]) -> anyhow::Result<()> {
         match self {
-            Self::Wisp(p) => p.publish(payload).await,
-            Self::Redis(p) => p.publish(payload).await,
-            Self::Nats(p) => p.publish(payload).await,
-            Self::Pybroker(p) => p.publish(payload).await,
+            Self::Wisp(p) => p.publish(payloads).await,
+            Self::Redis(p) => p.publish(payloads).await,
+            Self::Nats(p) => p.publish(payloads).await,
+            Self::Pybroker(p) => p.publish(payloads).await,
         }
     }
 }

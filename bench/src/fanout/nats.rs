@@ -6,7 +6,7 @@
 
 use crate::net;
 use anyhow::{bail, Context};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -97,22 +97,57 @@ impl Connection {
 }
 
 pub struct Subscriber {
-    connection: Connection,
+    reader: OwnedReadHalf,
+    /// Read but not yet parsed.
+    buf: BytesMut,
+    writer: Arc<Mutex<OwnedWriteHalf>>,
 }
 
 impl Subscriber {
     /// Connects and subscribes; returns once the server has the subscription.
     pub async fn connect(addr: &str, subject: &str, index: usize) -> anyhow::Result<Self> {
         let connection = Connection::open(addr, index, &format!("SUB {subject} 1\r\n")).await?;
-        Ok(Self { connection })
+        // From here on, messages are parsed straight out of one buffer (as the WebSocket and
+        // Redis subscribers do), starting with what the setup's reader had read ahead.
+        Ok(Self {
+            buf: BytesMut::from(connection.reader.buffer()),
+            reader: connection.reader.into_inner(),
+            writer: connection.writer,
+        })
     }
 
-    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+    /// Hands `on` the payloads of the next MSGs, straight out of the read buffer (pings
+    /// are answered on the way); `false` once the server closes.
+    pub async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
         loop {
-            match self.connection.read_line().await? {
-                Some(Line::Msg(size)) => return self.connection.read_payload(size).await.map(Some),
-                Some(_) => {}
-                None => return Ok(None),
+            let (mut at, mut any, mut pings) = (0, false, 0);
+            while let Some(line_end) = self.buf[at..].windows(2).position(|w| w == b"\r\n") {
+                let line =
+                    std::str::from_utf8(&self.buf[at..at + line_end]).context("not a NATS line")?;
+                let mut whole = line_end + 2;
+                match parse(line)? {
+                    Line::Msg(size) => {
+                        if self.buf.len() < at + whole + size + 2 {
+                            break;
+                        }
+                        on(&self.buf[at + whole..at + whole + size]);
+                        any = true;
+                        whole += size + 2;
+                    }
+                    Line::Ping => pings += 1,
+                    Line::Pong | Line::Other => {}
+                }
+                at += whole;
+            }
+            self.buf.advance(at);
+            for _ in 0..pings {
+                self.writer.lock().await.write_all(b"PONG\r\n").await?;
+            }
+            if any {
+                return Ok(true);
+            }
+            if !net::read_more(&mut self.reader, &mut self.buf).await? {
+                return Ok(false);
             }
         }
     }
@@ -136,13 +171,16 @@ impl Publisher {
         })
     }
 
-    /// Sends one PUB in a single write.
-    pub async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
-        let command = format!("{}{}\r\n{payload}\r\n", self.head, payload.len());
+    /// Sends one PUB per payload, in a single write.
+    pub async fn publish(&mut self, payloads: &[String]) -> anyhow::Result<()> {
+        let mut commands = String::new();
+        for payload in payloads {
+            commands.push_str(&format!("{}{}\r\n{payload}\r\n", self.head, payload.len()));
+        }
         self.writer
             .lock()
             .await
-            .write_all(command.as_bytes())
+            .write_all(commands.as_bytes())
             .await?;
         Ok(())
     }

@@ -45,16 +45,28 @@ fn encode(kind: char, step: u32, seq: u64, sent_ns: u64, size: usize) -> String 
 
 /// Reads a message; `None` for anything else.
 pub fn decode(bytes: &[u8]) -> Option<Decoded> {
-    let header = std::str::from_utf8(bytes.get(..HEADER)?).ok()?;
-    let step = u32::from_str_radix(&header[1..9], 16).ok()?;
-    match header.as_bytes()[0] {
+    let header = bytes.get(..HEADER)?;
+    let step = u32::try_from(hex(&header[1..9])?).ok()?;
+    match header[0] {
         b'M' => Some(Decoded::Message {
             step,
-            sent_ns: u64::from_str_radix(&header[25..41], 16).ok()?,
+            sent_ns: hex(&header[25..41])?,
         }),
         b'P' => Some(Decoded::Probe { round: step }),
         _ => None,
     }
+}
+
+/// Up to 16 lower-case hex digits (as [`encode`] writes them).
+fn hex(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |value, &digit| {
+        let nibble = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u64::from(nibble))
+    })
 }
 
 #[cfg(test)]

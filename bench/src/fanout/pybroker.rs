@@ -6,7 +6,6 @@ use super::rawws::RawWebSocket;
 use super::wisp::spawn_reader;
 use crate::net::{self, WebSocket};
 use anyhow::bail;
-use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,17 +26,22 @@ impl Subscriber {
         })
     }
 
-    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
-        let Some(data) = self.socket.next().await? else {
-            return Ok(None);
-        };
-        if !data.starts_with(self.prefix.as_bytes()) {
-            bail!(
-                "the broker sent {:?}, not a MSG",
-                String::from_utf8_lossy(&data)
-            );
+    /// Hands `on` the messages of the next deliveries (without the `MSG:<channel>:`
+    /// prefix); `false` once the broker closes.
+    pub async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
+        let prefix = self.prefix.as_bytes();
+        let mut stray = None;
+        let open = self
+            .socket
+            .batch(&mut |data| match data.strip_prefix(prefix) {
+                Some(message) => on(message),
+                None => stray = Some(String::from_utf8_lossy(data).into_owned()),
+            })
+            .await?;
+        if let Some(stray) = stray {
+            bail!("the broker sent {stray:?}, not a MSG");
         }
-        Ok(Some(data.slice(self.prefix.len()..)))
+        Ok(open)
     }
 }
 
@@ -56,9 +60,13 @@ impl Publisher {
         })
     }
 
-    pub async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
-        let command = format!("{}{payload}", self.prefix);
-        self.sink.send(Message::text(command)).await?;
+    /// Sends one PUBLISH command per payload, together, and flushes them.
+    pub async fn publish(&mut self, payloads: &[String]) -> anyhow::Result<()> {
+        for payload in payloads {
+            let command = format!("{}{payload}", self.prefix);
+            self.sink.feed(Message::text(command)).await?;
+        }
+        self.sink.flush().await?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::net;
 use anyhow::{bail, Context};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -88,58 +88,79 @@ impl RawWebSocket {
         Ok(())
     }
 
-    /// The next text or binary message's payload; `None` once the server closes. Pings are
-    /// answered on the way.
-    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+    /// Waits for what the server sends next, then hands `on` the payload of every whole
+    /// text or binary message in the buffer, in order, straight out of it (no copy, no
+    /// allocation per message); pings are answered on the way. `false` once the server
+    /// closes.
+    pub async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
         loop {
-            if let Some((opcode, payload)) = self.frame()? {
+            let (mut at, mut any, mut closed) = (0, false, false);
+            let mut pings = Vec::new();
+            while let Some((header, len, opcode)) = frame_at(&self.buf[at..])? {
+                let payload = &self.buf[at + header..at + header + len];
                 match opcode {
-                    0x1 | 0x2 => return Ok(Some(payload)),
-                    0x8 => return Ok(None),
-                    0x9 => self.send(0xA, &payload).await?,
+                    0x1 | 0x2 => {
+                        on(payload);
+                        any = true;
+                    }
+                    0x8 => closed = true,
+                    0x9 => pings.push(payload.to_vec()),
                     _ => {}
                 }
-                continue;
+                at += header + len;
+                if closed {
+                    break;
+                }
+            }
+            self.buf.advance(at);
+            for ping in pings {
+                self.send(0xA, &ping).await?;
+            }
+            if closed {
+                return Ok(false);
+            }
+            if any {
+                return Ok(true);
             }
             if !net::read_more(&mut self.reader, &mut self.buf).await? {
-                return Ok(None);
+                return Ok(false);
             }
         }
     }
+}
 
-    /// One whole frame from the buffer, if it holds one.
-    fn frame(&mut self) -> anyhow::Result<Option<(u8, Bytes)>> {
-        let Some(&[first, second]) = self.buf.get(..2) else {
-            return Ok(None);
-        };
-        if first & 0x80 == 0 {
-            bail!("the server fragmented a message; this client takes whole frames only");
-        }
-        if second & 0x80 != 0 {
-            bail!("the server masked a frame");
-        }
-        let (header, len) = match second & 0x7F {
-            126 => match self.buf.get(2..4) {
-                Some(b) => (4, usize::from(u16::from_be_bytes([b[0], b[1]]))),
-                None => return Ok(None),
-            },
-            127 => match self.buf.get(2..10) {
-                Some(b) => (
-                    10,
-                    usize::try_from(u64::from_be_bytes(b.try_into().expect("8 bytes")))
-                        .unwrap_or(usize::MAX),
-                ),
-                None => return Ok(None),
-            },
-            len => (2, usize::from(len)),
-        };
-        if len > MAX_FRAME {
-            bail!("a {len}-byte frame: more than this client takes");
-        }
-        if self.buf.len() < header + len {
-            return Ok(None);
-        }
-        self.buf.advance(header);
-        Ok(Some((first & 0x0F, self.buf.split_to(len).freeze())))
+/// The whole frame at the start of `buf`, if there is one: its header length, payload
+/// length and opcode.
+fn frame_at(buf: &[u8]) -> anyhow::Result<Option<(usize, usize, u8)>> {
+    let Some(&[first, second]) = buf.get(..2) else {
+        return Ok(None);
+    };
+    if first & 0x80 == 0 {
+        bail!("the server fragmented a message; this client takes whole frames only");
     }
+    if second & 0x80 != 0 {
+        bail!("the server masked a frame");
+    }
+    let (header, len) = match second & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(b) => (4, usize::from(u16::from_be_bytes([b[0], b[1]]))),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => (
+                10,
+                usize::try_from(u64::from_be_bytes(b.try_into().expect("8 bytes")))
+                    .unwrap_or(usize::MAX),
+            ),
+            None => return Ok(None),
+        },
+        len => (2, usize::from(len)),
+    };
+    if len > MAX_FRAME {
+        bail!("a {len}-byte frame: more than this client takes");
+    }
+    if buf.len() < header + len {
+        return Ok(None);
+    }
+    Ok(Some((header, len, first & 0x0F)))
 }

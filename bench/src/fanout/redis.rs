@@ -2,7 +2,7 @@
 
 use crate::net;
 use anyhow::{bail, Context};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -95,18 +95,24 @@ impl Subscriber {
         })
     }
 
-    /// The next `message` push's payload.
-    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
+    /// Hands `on` the payloads of the next `message` pushes, straight out of the read
+    /// buffer; `false` once Redis closes.
+    pub async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
         loop {
-            if let Some((length, payload)) = push(&self.buf)? {
-                let push = self.buf.split_to(length).freeze();
-                match payload {
-                    Some(range) => return Ok(Some(push.slice(range))),
-                    None => continue,
+            let (mut at, mut any) = (0, false);
+            while let Some((length, payload)) = push(&self.buf[at..])? {
+                if let Some(range) = payload {
+                    on(&self.buf[at + range.start..at + range.end]);
+                    any = true;
                 }
+                at += length;
+            }
+            self.buf.advance(at);
+            if any {
+                return Ok(true);
             }
             if !net::read_more(&mut self.reader, &mut self.buf).await? {
-                return Ok(None);
+                return Ok(false);
             }
         }
     }
@@ -189,11 +195,13 @@ impl Publisher {
         })
     }
 
-    /// Sends one PUBLISH in a single write.
-    pub async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
-        let mut out = Vec::with_capacity(self.head.len() + payload.len() + 16);
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(format!("${}\r\n{payload}\r\n", payload.len()).as_bytes());
+    /// Sends one PUBLISH per payload, pipelined in a single write.
+    pub async fn publish(&mut self, payloads: &[String]) -> anyhow::Result<()> {
+        let mut out = Vec::new();
+        for payload in payloads {
+            out.extend_from_slice(&self.head);
+            out.extend_from_slice(format!("${}\r\n{payload}\r\n", payload.len()).as_bytes());
+        }
         self.writer.write_all(&out).await?;
         Ok(())
     }

@@ -3,7 +3,6 @@
 
 use super::rawws::RawWebSocket;
 use crate::net::{self, WebSocket};
-use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -18,9 +17,9 @@ impl Subscriber {
         Ok(Self { socket })
     }
 
-    /// The next message's payload; `None` once the server closes.
-    pub async fn next(&mut self) -> anyhow::Result<Option<Bytes>> {
-        self.socket.next().await
+    /// Hands `on` the payloads of the next messages; `false` once the server closes.
+    pub async fn batch(&mut self, on: &mut impl FnMut(&[u8])) -> anyhow::Result<bool> {
+        self.socket.batch(on).await
     }
 }
 
@@ -37,9 +36,12 @@ impl Publisher {
         })
     }
 
-    /// Sends one text frame and flushes it.
-    pub async fn publish(&mut self, payload: &str) -> anyhow::Result<()> {
-        self.sink.send(Message::text(payload)).await?;
+    /// Sends one text frame per payload, together, and flushes them.
+    pub async fn publish(&mut self, payloads: &[String]) -> anyhow::Result<()> {
+        for payload in payloads {
+            self.sink.feed(Message::text(payload.as_str())).await?;
+        }
+        self.sink.flush().await?;
         Ok(())
     }
 }
