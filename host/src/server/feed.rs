@@ -78,6 +78,11 @@ impl Feed {
         lock(&self.inner)
     }
 
+    /// The log's end: where the next frame will start.
+    pub fn end(&self) -> u64 {
+        self.inner().log.end()
+    }
+
     /// What the log holds now, for writing clients out.
     pub fn view(&self) -> View {
         self.inner().log.view()

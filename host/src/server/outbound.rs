@@ -54,8 +54,9 @@ struct State {
     cursor: u64,
     /// Frames in the log the client published itself: never sent back to it.
     skips: VecDeque<Range<u64>>,
-    /// Frames of the client's own, sent after what is pending from the log.
-    own: VecDeque<Bytes>,
+    /// Frames of the client's own, each sent once the log up to where it was
+    /// queued has been: frames leave in the order they were made.
+    own: VecDeque<Own>,
     /// The front own frame is partly written: it must be finished, never dropped.
     own_started: bool,
     /// On a flusher's list by itself.
@@ -67,6 +68,12 @@ struct State {
     /// Cut off from the log: only its own frames are still written.
     detached: bool,
     failed: Option<io::ErrorKind>,
+}
+
+/// A frame of the client's own, and the log's end when it was queued.
+struct Own {
+    at: u64,
+    bytes: Bytes,
 }
 
 /// What the connection's task must do, as [`Outbound::status`] reports it.
@@ -131,11 +138,12 @@ impl Outbound {
     /// Queues a frame of the client's own: no byte limit, so that a close frame
     /// still gets out after an overflow.
     fn push_own(self: &Arc<Self>, bytes: Bytes) {
+        let at = self.feed.end();
         let mut state = self.state();
         if state.failed.is_some() {
             return;
         }
-        state.own.push_back(bytes);
+        state.own.push_back(Own { at, bytes });
         if state.listed || state.task_writes {
             return;
         }
@@ -173,7 +181,10 @@ impl Outbound {
         // A partly written frame of the client's own comes first, so only when
         // there is none can the log's be partly written.
         if !rest.is_empty() && !state.own_started && state.cursor == cursor {
-            state.own.push_front(rest.into());
+            state.own.push_front(Own {
+                at: cursor,
+                bytes: rest.into(),
+            });
             state.own_started = true;
         }
         state.detached = true;
@@ -260,8 +271,8 @@ impl Outbound {
 }
 
 /// Writes what the client has pending (its log range from `view`, less its own
-/// publishes, then its own frames) until all is written (`Ok`) or the socket
-/// would block.
+/// publishes, with its own frames where they were queued) until all is written
+/// (`Ok`) or the socket would block.
 fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Result<()> {
     loop {
         skip_own(state);
@@ -270,19 +281,30 @@ fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Resu
         } else {
             view.end.max(state.cursor)
         };
+        let detached = state.detached;
         let mut out = Slices::default();
-        let mut own = state.own.iter();
+        let mut own = state.own.iter().peekable();
+        // A partly written frame of its own is finished first.
         if state.own_started {
             if let Some(frame) = own.next() {
-                out.push(frame, Piece::Own);
+                out.push(&frame.bytes, Piece::Own);
             }
         }
         let mut at = state.cursor;
         let mut skips = state.skips.iter().peekable();
-        while at < end && !out.full() {
+        while !out.full() {
+            // A frame of its own goes once the log before it has.
+            if let Some(frame) = own.next_if(|frame| detached || frame.at <= at) {
+                out.push(&frame.bytes, Piece::Own);
+                continue;
+            }
+            let limit = own.peek().map_or(end, |frame| frame.at.min(end));
+            if at >= limit {
+                break;
+            }
             let stop = match skips.peek() {
-                Some(skip) if skip.start < end => skip.start,
-                _ => end,
+                Some(skip) if skip.start < limit => skip.start,
+                _ => limit,
             };
             if at < stop {
                 at = view.slices(at, stop, &mut out);
@@ -292,14 +314,6 @@ fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Resu
             }
             if let Some(skip) = skips.next_if(|skip| skip.start == at) {
                 at = skip.end;
-            }
-        }
-        if at >= end {
-            for frame in own {
-                if out.full() {
-                    break;
-                }
-                out.push(frame, Piece::Own);
             }
         }
         if out.is_empty() {
@@ -333,7 +347,11 @@ fn consume(state: &mut State, pieces: &[Piece], mut written: usize) {
         }
         match *piece {
             Piece::Own => {
-                let front = state.own.front_mut().expect("written own bytes are queued");
+                let front = &mut state
+                    .own
+                    .front_mut()
+                    .expect("written own bytes are queued")
+                    .bytes;
                 if written >= front.len() {
                     written -= front.len();
                     state.own.pop_front();
@@ -601,6 +619,34 @@ mod tests {
         for (outbound, _) in &clients {
             feeds.leave(outbound);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_of_its_own_leave_between_the_messages_around_them() {
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (server, mut client) = pair(&listener).await;
+        let outbound = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let mut io = SocketIo::new(outbound.clone(), Bytes::new());
+        // As a WebSocket's task would: a message, a pong, a message, a pong, in that order,
+        // many times over, while the flushers write concurrently.
+        let mut expected = Vec::new();
+        for i in 0..500 {
+            let text = format!("m{i}");
+            broker
+                .publish("t", message(&text, None), Reach::Cluster)
+                .unwrap();
+            expected.push(text.into_bytes());
+            let pong = format!("p{i}");
+            let frame = [&[0x8A, pong.len() as u8][..], pong.as_bytes()].concat();
+            tokio::io::AsyncWriteExt::write_all(&mut io, &frame)
+                .await
+                .unwrap();
+            expected.push(pong.into_bytes());
+        }
+        assert_eq!(payloads(&mut client, expected.len()).await, expected);
+        feeds.leave(&outbound);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
