@@ -658,3 +658,24 @@ async fn a_node_shutting_down_first_hands_its_cluster_queue_to_nats() {
     assert_eq!(got, expected, "in order, once each");
     eprintln!("node A settled {N} queued messages in {settled:?}");
 }
+
+#[tokio::test]
+async fn a_node_cut_off_from_nats_with_nothing_queued_shuts_down_without_waiting() {
+    use wisp::messaging::broker::{Broker, ClusterLink};
+    use wisp::messaging::nats::NatsBroker;
+
+    // Nothing listens there: the link never comes up.
+    let a = NatsBroker::connect(NatsConfig {
+        servers: vec![format!("nats://127.0.0.1:{}", free_port())],
+        node_id: "node-a".to_owned(),
+        queue: QueueLimits::default(),
+    })
+    .await
+    .expect("a valid cluster configuration");
+    assert_eq!(a.cluster_link(), ClusterLink::Disconnected);
+    // With an hour allowed, settling must still end at once: there is nothing to hand
+    // over and nobody to hand it to.
+    tokio::time::timeout(Duration::from_secs(60), a.settle(Duration::from_secs(3600)))
+        .await
+        .expect("settling returns without waiting for a link that is down");
+}

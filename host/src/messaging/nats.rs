@@ -402,7 +402,11 @@ impl Broker for NatsBroker {
                     "shutting down with messages not yet sent to the other nodes (is NATS reachable?)");
                 return;
             }
-            // async-nats buffers what it writes: push it out to the server.
+            // async-nats buffers what it writes: push it out to the server. Without a
+            // link there is nothing to push it to, and nothing of ours is waiting.
+            if self.cluster_link() != ClusterLink::Connected {
+                return;
+            }
             if tokio::time::timeout_at(deadline, self.client.flush())
                 .await
                 .is_err()
