@@ -101,7 +101,7 @@ struct ServeArgs {
     /// Largest WebSocket message a client may send; larger closes with 1009
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     ws_max_message: u64,
-    /// Bytes queued for one WebSocket client before it is closed as too slow (1008)
+    /// Bytes a WebSocket client may fall behind its channel before it is closed as too slow (1008)
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     ws_send_queue: u64,
     /// Messages per second one WebSocket client may publish (0: no limit); more closes with 1008

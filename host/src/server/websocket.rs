@@ -42,7 +42,8 @@ use tokio_tungstenite::WebSocketStream;
 pub struct WebSocketLimits {
     /// Largest message (and frame) a client may send; larger closes with 1009.
     pub max_message: usize,
-    /// Bytes queued for one client before it counts as too slow and is closed.
+    /// Bytes a client may fall behind its channel (sent to the channel, not yet to
+    /// it) before it counts as too slow and is closed.
     pub send_queue: usize,
     /// How often an idle connection is pinged; two silent intervals drop it.
     pub ping_interval: Duration,
