@@ -548,6 +548,14 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
+    /// A broker, the feeds on it with two flushers, and a listener for connections.
+    async fn fixture() -> (Arc<dyn Broker>, Feeds, TcpListener) {
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (broker, feeds, listener)
+    }
+
     /// A connected pair: the server's side and the client's.
     async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().unwrap());
@@ -589,9 +597,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_client_gets_every_message_but_its_own_in_order() {
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
-        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (broker, feeds, listener) = fixture().await;
         let mut clients = Vec::new();
         for _ in 0..5 {
             let (server, client) = pair(&listener).await;
@@ -623,9 +629,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn frames_of_its_own_leave_between_the_messages_around_them() {
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
-        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (broker, feeds, listener) = fixture().await;
         let (server, mut client) = pair(&listener).await;
         let outbound = feeds.join("t", Reach::Cluster, server, 1 << 20);
         let mut io = SocketIo::new(outbound.clone(), Bytes::new());
@@ -651,9 +655,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_that_stops_reading_overflows_alone_and_gets_whole_frames() {
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
-        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (broker, feeds, listener) = fixture().await;
         let (server, mut reader) = pair(&listener).await;
         let live = feeds.join("t", Reach::Cluster, server, 64 << 10);
         let (server, mut stalled_client) = pair(&listener).await;
