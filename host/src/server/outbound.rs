@@ -54,6 +54,8 @@ struct State {
     cursor: u64,
     /// Frames in the log the client published itself: never sent back to it.
     skips: VecDeque<Range<u64>>,
+    /// Bytes in `skips`: never sent, so never counted as the client falling behind.
+    skipped: u64,
     /// Frames of the client's own, each sent once the log up to where it was
     /// queued has been: frames leave in the order they were made.
     own: VecDeque<Own>,
@@ -131,6 +133,7 @@ impl Outbound {
     pub(super) fn skip(&self, range: Range<u64>) {
         let mut state = self.state();
         if !state.detached {
+            state.skipped += range.end - range.start;
             state.skips.push_back(range);
         }
     }
@@ -189,6 +192,7 @@ impl Outbound {
         }
         state.detached = true;
         state.skips.clear();
+        state.skipped = 0;
         self.low.store(u64::MAX, Ordering::Relaxed);
     }
 
@@ -220,7 +224,11 @@ impl Outbound {
             return;
         }
         self.low.store(state.cursor, Ordering::Relaxed);
-        let behind = view.end.saturating_sub(state.cursor);
+        // What it published itself is never sent to it, so it is not behind on that.
+        let behind = view
+            .end
+            .saturating_sub(state.cursor)
+            .saturating_sub(state.skipped);
         if !state.overflowed && behind > self.limit as u64 {
             state.overflowed = true;
             self.attention.notify_one();
@@ -335,6 +343,7 @@ fn skip_own(state: &mut State) {
             break;
         }
         state.cursor = state.cursor.max(skip.end);
+        state.skipped -= skip.end - skip.start;
         state.skips.pop_front();
     }
 }
@@ -651,6 +660,31 @@ mod tests {
         }
         assert_eq!(payloads(&mut client, expected.len()).await, expected);
         feeds.leave(&outbound);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocked_client_is_not_behind_on_what_it_published_itself() {
+        let (broker, feeds, listener) = fixture().await;
+        let (server, _client) = pair(&listener).await;
+        let publisher = feeds.join("t", Reach::Cluster, server, 4 << 10);
+        // Its socket would block: the connection's task has taken the writing over.
+        publisher.state().task_writes = true;
+        let text = "x".repeat(100);
+        for _ in 0..200 {
+            let own = message(&text, Some(publisher.id));
+            broker.publish("t", own, Reach::Cluster).unwrap();
+        }
+        publisher.flush(&publisher.feed().view());
+        assert_eq!(
+            publisher.status(),
+            Status::Blocked,
+            "20 KB of its own messages are not 20 KB behind"
+        );
+        let others = message(&"y".repeat(5000), None);
+        broker.publish("t", others, Reach::Cluster).unwrap();
+        publisher.flush(&publisher.feed().view());
+        assert_eq!(publisher.status(), Status::Overflowed);
+        feeds.leave(&publisher);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
