@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 /// [`SinkId`] never equals a connection's (the origin of a client's publish).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-pub fn next_id() -> u64 {
+fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
