@@ -173,17 +173,24 @@ impl Outbound {
     /// first) and takes the writing over, so that a close frame queued next
     /// leaves soon.
     pub fn discard(&self) {
-        let cursor = self.state().cursor;
+        // Take the writing over first: from here on no flusher moves the cursor, so
+        // the rest of the frame it is in can be read from the log without the
+        // client's lock (the feed's lock comes first).
+        let cursor = {
+            let mut state = self.state();
+            state.task_writes = true;
+            if state.detached {
+                return;
+            }
+            state.cursor
+        };
         // The bytes are copied before the client stops holding them in the log.
         let rest = self.feed.rest_of_frame(cursor);
         let mut state = self.state();
-        state.task_writes = true;
-        if state.detached {
-            return;
-        }
+        debug_assert_eq!(state.cursor, cursor, "only this task writes now");
         // A partly written frame of the client's own comes first, so only when
         // there is none can the log's be partly written.
-        if !rest.is_empty() && !state.own_started && state.cursor == cursor {
+        if !rest.is_empty() && !state.own_started {
             state.own.push_front(Own {
                 at: cursor,
                 bytes: rest.into(),
