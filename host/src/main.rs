@@ -44,8 +44,8 @@ struct ProjectArg {
 
 #[derive(Args)]
 struct CacheArgs {
-    /// Where compiled modules are cached [default: $WISP_CACHE_DIR, else ~/.cache/wisp]
-    #[arg(long, value_name = "DIR")]
+    /// Where compiled modules are cached [default: $XDG_CACHE_HOME/wisp, else ~/.cache/wisp]
+    #[arg(long, value_name = "DIR", env = "WISP_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile every module afresh and keep nothing on disk
     #[arg(long)]

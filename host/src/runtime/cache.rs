@@ -39,11 +39,9 @@ impl ModuleCache {
         Self { dir: None }
     }
 
-    /// `$WISP_CACHE_DIR`, else `$XDG_CACHE_HOME/wisp`, else `~/.cache/wisp`.
+    /// `$XDG_CACHE_HOME/wisp`, else `~/.cache/wisp`. (`WISP_CACHE_DIR` is the
+    /// `--cache-dir` flag's environment variable, read with the other flags.)
     pub fn default_dir() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("WISP_CACHE_DIR") {
-            return Some(PathBuf::from(dir));
-        }
         if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
             return Some(PathBuf::from(dir).join("wisp"));
         }
