@@ -23,7 +23,7 @@ pub const SDK_MODULE: &str = "taubyte/sdk";
 
 /// Defines WASI preview 1 (with nothing granted) and every Wisp host call.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    wasmtime_wasi::p1::add_to_linker_async(linker, HostState::wasi)?;
     env::add_to_linker(linker)?;
     event::add_to_linker(linker)?;
     http::add_to_linker(linker)?;

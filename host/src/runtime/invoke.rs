@@ -1,14 +1,15 @@
 //! Running one event: a fresh Store, instantiate, initialise, call.
 
-use super::clocks::{CoarseMonotonicClock, CoarseWallClock};
 use super::function::{ExportShape, GuestFunction, Init};
-use super::guest_log::{GuestLog, Stream};
 use super::limits::{LimitHit, MemoryLimiter};
 use super::state::{EventData, GuestEnv, HostState};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Extern, Func, Instance, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::I32Exit;
 
 /// Slack past `execution.timeout` before the host abandons an invocation stuck in a
 /// host call (the epoch deadline stops guest code itself on time).
@@ -34,6 +35,11 @@ pub enum InvokeError {
     Busy,
 }
 
+/// Polls `future` once, handing back what that poll gave.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
+}
+
 fn next_event_id() -> u32 {
     loop {
         let id = NEXT_EVENT_ID.fetch_add(1, Ordering::Relaxed);
@@ -52,17 +58,9 @@ pub async fn invoke(
     env: GuestEnv,
 ) -> Result<EventData, InvokeError> {
     let deadline = Instant::now() + function.timeout;
-    // Nothing is granted: no preopened folders, no environment, no arguments, no
-    // sockets; clocks are coarse.
-    let wasi = WasiCtxBuilder::new()
-        .stdout(GuestLog::new(function.name.clone(), Stream::Stdout))
-        .stderr(GuestLog::new(function.name.clone(), Stream::Stderr))
-        .wall_clock(CoarseWallClock)
-        .monotonic_clock(CoarseMonotonicClock)
-        .build_p1();
     let event_id = next_event_id();
     let state = HostState {
-        wasi,
+        wasi: None,
         limiter: MemoryLimiter::new(function.memory_limit),
         memory: None,
         event_id,
@@ -82,8 +80,17 @@ pub async fn invoke(
         }
     });
 
-    let run = run_guest(&mut store, function, event_id);
-    let outcome = tokio::time::timeout(function.timeout + DEADLINE_GRACE, run).await;
+    // Most events finish in the first poll, without ever waiting on a host call: only
+    // one that waits needs the timer (and pays for its entry in the timer wheel).
+    let outcome = {
+        let mut run = pin!(run_guest(&mut store, function, event_id));
+        match poll_once(run.as_mut()).await {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => {
+                tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await
+            }
+        }
+    };
     match outcome {
         Err(_elapsed) => Err(InvokeError::Deadline(function.timeout)),
         Ok(Err(error)) => Err(classify(error, function)),

@@ -8,7 +8,10 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Memory;
+use super::clocks::{CoarseMonotonicClock, CoarseWallClock};
+use super::guest_log::{GuestLog, Stream};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
 
 /// Taubyte's event type numbers, as `getEventType` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +55,9 @@ pub struct GuestEnv {
 
 /// Store data for one invocation. A fresh one is made per event and dropped after.
 pub struct HostState {
-    pub wasi: WasiP1Ctx,
+    /// Built on the guest's first WASI call (see [`HostState::wasi`]): most events
+    /// make none, and a context costs allocations and a seeded random generator.
+    pub wasi: Option<WasiP1Ctx>,
     pub limiter: MemoryLimiter,
     /// The guest's exported memory, found once after instantiation.
     pub memory: Option<Memory>,
@@ -67,6 +72,12 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The guest's WASI context, built on first use.
+    pub fn wasi(&mut self) -> &mut WasiP1Ctx {
+        let function = &self.function;
+        self.wasi.get_or_insert_with(|| wasi_context(function))
+    }
+
     /// The HTTP event `id`, or the errno a guest gets for a wrong id or event type.
     pub fn http(&mut self, id: i32) -> Result<&mut HttpEvent, Errno> {
         if id as u32 != self.event_id {
@@ -97,4 +108,15 @@ impl HostState {
             EventType::Undefined
         }
     }
+}
+
+/// What a guest gets of WASI: nothing granted (no preopened folders, no environment,
+/// no arguments, no sockets), coarse clocks, and stdout/stderr as log lines.
+fn wasi_context(function: &Arc<str>) -> WasiP1Ctx {
+    WasiCtxBuilder::new()
+        .stdout(GuestLog::new(function.clone(), Stream::Stdout))
+        .stderr(GuestLog::new(function.clone(), Stream::Stderr))
+        .wall_clock(CoarseWallClock)
+        .monotonic_clock(CoarseMonotonicClock)
+        .build_p1()
 }
