@@ -193,7 +193,10 @@ Servers log at `warn` only.\n\
 - HTTP: 64 keep-alive HTTP/1.1 connections, one request at a time each. Throughput is a \
 closed loop at full speed; latency is an open loop at half of each system's own maximum, \
 latency counted from each request's *intended* send time (wrk2's correction for coordinated \
-omission), recorded in HdrHistogram.\n\
+omission), recorded in HdrHistogram. The three HTTP servers are measured in rounds, each \
+round one run of each, with the servers not being measured paused (`SIGSTOP`): a noisy \
+stretch of the shared machine falls on all three, and an idle server's timers never run on \
+the core another is measured on.\n\
 - Fan-out: one publisher sends 64-byte messages at a fixed rate (open loop); each carries its \
 intended send time and sequence number, and every subscriber records publish→deliver \
 latency from that time. The highest rate is searched by doubling, then bisecting; a step \

@@ -86,9 +86,7 @@ pub async fn invoke(
         let mut run = pin!(run_guest(&mut store, function, event_id));
         match poll_once(run.as_mut()).await {
             Poll::Ready(result) => Ok(result),
-            Poll::Pending => {
-                tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await
-            }
+            Poll::Pending => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await,
         }
     };
     match outcome {

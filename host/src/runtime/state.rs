@@ -1,5 +1,7 @@
 //! The data each Store carries: one event, its WASI context and its limits.
 
+use super::clocks::{CoarseMonotonicClock, CoarseWallClock};
+use super::guest_log::{GuestLog, Stream};
 use super::http_event::HttpEvent;
 use super::limits::MemoryLimiter;
 use crate::abi::errno::Errno;
@@ -8,8 +10,6 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::Memory;
-use super::clocks::{CoarseMonotonicClock, CoarseWallClock};
-use super::guest_log::{GuestLog, Stream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
