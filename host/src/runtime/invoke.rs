@@ -3,10 +3,9 @@
 use super::function::{ExportShape, GuestFunction, Init};
 use super::limits::{LimitHit, MemoryLimiter};
 use super::state::{EventData, GuestEnv, HostState};
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use futures_util::future::poll_immediate;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Extern, Func, Instance, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
@@ -33,11 +32,6 @@ pub enum InvokeError {
     Instantiate(String),
     #[error("every invocation slot stayed busy")]
     Busy,
-}
-
-/// Polls `future` once, handing back what that poll gave.
-async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
-    poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
 fn next_event_id() -> u32 {
@@ -84,9 +78,9 @@ pub async fn invoke(
     // one that waits needs the timer (and pays for its entry in the timer wheel).
     let outcome = {
         let mut run = pin!(run_guest(&mut store, function, event_id));
-        match poll_once(run.as_mut()).await {
-            Poll::Ready(result) => Ok(result),
-            Poll::Pending => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await,
+        match poll_immediate(run.as_mut()).await {
+            Some(result) => Ok(result),
+            None => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await,
         }
     };
     match outcome {
