@@ -8,6 +8,7 @@
 //! - [`native`]: a plain hyper hello server, the ceiling for figure 1.
 //! - [`fanout`]: one publisher, N subscribers, on Wisp, Redis, NATS or the Python broker;
 //!   a fixed-rate run and the search for the highest passing rate.
+//! - [`invoke`]: one HTTP invocation with no network, beside wasmtime's own floor.
 //! - [`idle`]: many idle WebSocket connections, and the server's RSS growth.
 //! - [`pubsub_fn`]: completed pub/sub-triggered function invocations per second.
 //! - [`startup`]: start a server and time its first answered request.
@@ -19,6 +20,7 @@ mod cpu;
 mod fanout;
 mod http;
 mod idle;
+mod invoke;
 mod native;
 mod net;
 mod pace;
@@ -49,6 +51,8 @@ enum Command {
     Fanout(fanout::Args),
     /// Search for the highest fan-out rate with 100% delivered and p99 under a limit
     FanoutMax(fanout::MaxArgs),
+    /// Time one HTTP invocation in process, and wasmtime's instance floor beside it
+    Invoke(invoke::Args),
     /// Hold many idle WebSocket connections; prints the server's RSS growth per connection
     IdleWs(idle::Args),
     /// Count completed pub/sub-triggered function invocations per second
@@ -75,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             Command::NativeHello(args) => native::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::FanoutMax(args) => fanout::run_max(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
             Command::IdleWs(args) => idle::run(args).await,
             Command::PubsubFn(args) => pubsub_fn::run(args).await,
             Command::Startup(args) => startup::run(args).await,

@@ -339,6 +339,20 @@ fn table(runs: &Runs, machine: &Value) -> String {
             verdict(&[vs_wasmtime.map(|r| r >= 3.0), vs_native.map(|r| r >= 0.5)])
         );
     }
+    // 1a. Figure 1's invocation alone, next to wasmtime's own floor and native's request.
+    if shown("1a") {
+        let us = |k| runs.median("1a", "wisp", None, k);
+        let (invocation, floor) = (us("wisp_invocation_us"), us("wasmtime_instance_us"));
+        let native_request = native.filter(|&r| r > 0.0).map(|r| 1e6 / r);
+        let micros = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2} µs"));
+        let _ = writeln!(
+            out,
+            "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, drop; nothing called) {}; native hyper's whole request in figure 1 {} | — | figure only |",
+            micros(invocation),
+            micros(floor),
+            micros(native_request),
+        );
+    }
     // 2. HTTP latency at half of each system's max.
     if shown("2") {
         let latency = |s| {
@@ -532,6 +546,11 @@ fn every_run(runs: &Runs) -> String {
                     opt(f("rps")),
                     percent(f("server_cpu")),
                     percent(f("loadgen_cpu"))
+                ),
+                "1a" => format!(
+                    "{:.2} µs per invocation, wasmtime alone {:.2} µs",
+                    f("wisp_invocation_us").unwrap_or(0.0),
+                    f("wasmtime_instance_us").unwrap_or(0.0)
                 ),
                 "2" => format!(
                     "{}/{}/{} ms",

@@ -1,0 +1,150 @@
+//! Figure 1a: what one HTTP invocation costs with no network in the way.
+//!
+//! Loads a project as `wisp serve` does and runs one HTTP function back to back, in this
+//! process: the request's parts in, the finished response out, through the same runtime the
+//! server uses (invocation slot, fresh Store, instantiate, initialise, call, drop). Beside it,
+//! with the same engine and the same compiled module, the floor wasmtime itself sets: a
+//! Store, an instance from the pool, and dropping both, with nothing called. What lies
+//! between the two is Wisp's own work per event; the floor is what no host code can remove.
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::Args as ClapArgs;
+use http_body_util::{BodyExt, Empty};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wisp::load::LoadOptions;
+use wisp::messaging::broker::LocalBroker;
+use wisp::runtime::cache::ModuleCache;
+use wisp::runtime::http_event::HttpEvent;
+use wisp::runtime::state::EventData;
+use wisp::server::{App, ServerConfig};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The project to load
+    #[arg(long, default_value = "bench/project")]
+    project: PathBuf,
+    /// The HTTP function to invoke (its name in config/functions)
+    #[arg(long, default_value = "hello")]
+    function: String,
+    /// Seconds to measure each of the two loops
+    #[arg(long, default_value_t = 2.0)]
+    duration: f64,
+}
+
+/// Events per timing batch: enough that reading the clock costs nothing.
+const BATCH: u32 = 1_000;
+
+pub async fn run(args: Args) -> anyhow::Result<Value> {
+    let options = LoadOptions {
+        invocations: Default::default(),
+        cache: ModuleCache::disabled(),
+    };
+    let loaded = wisp::load::load(&args.project, &options)
+        .with_context(|| format!("loading {}", args.project.display()))?;
+    let app = App::start(
+        loaded,
+        Arc::new(LocalBroker::new()),
+        ServerConfig::default(),
+    );
+    let deployment = app.hub.deployment();
+    let Some(index) = deployment
+        .functions
+        .iter()
+        .position(|f| *f.name == *args.function)
+    else {
+        bail!(
+            "{} has no function `{}`",
+            args.project.display(),
+            args.function
+        );
+    };
+    let duration = Duration::from_secs_f64(args.duration);
+
+    let invoke_once = || async {
+        let request = hyper::Request::get("/hello")
+            .header(hyper::header::HOST, "bench")
+            .body(())
+            .expect("a fixed request is valid");
+        let (flush_tx, _flush_rx) = tokio::sync::oneshot::channel();
+        let body = Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let event = HttpEvent::new(request.into_parts().0, body, app.config.http, flush_tx);
+        match deployment
+            .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
+            .await
+        {
+            Ok(EventData::Http(http)) => match http.response.finish().await {
+                Some(response) if response.status().is_success() => Ok(()),
+                Some(response) => bail!("the function answered {}", response.status()),
+                None => bail!("the function flushed; pick one that answers in one piece"),
+            },
+            Ok(_) => bail!("the invocation handed back another kind of event"),
+            Err(error) => bail!("the function failed: {error}"),
+        }
+    };
+    // Warm up: the pool slot, the allocator, the caches.
+    for _ in 0..BATCH * 10 {
+        invoke_once().await?;
+    }
+    let mut wisp = Timing::default();
+    while wisp.elapsed < duration {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            invoke_once().await?;
+        }
+        wisp.add(started.elapsed());
+    }
+
+    let function = &deployment.functions[index];
+    let module = function.pre.module();
+    let engine = module.engine();
+    let mut linker = wasmtime::Linker::new(engine);
+    linker.define_unknown_imports_as_traps(module)?;
+    let pre = linker.instantiate_pre(module)?;
+    let instantiate_once = || -> anyhow::Result<()> {
+        let mut store = wasmtime::Store::new(engine, ());
+        pre.instantiate(&mut store)?;
+        Ok(())
+    };
+    for _ in 0..BATCH * 10 {
+        instantiate_once()?;
+    }
+    let mut floor = Timing::default();
+    while floor.elapsed < duration {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            instantiate_once()?;
+        }
+        floor.add(started.elapsed());
+    }
+
+    Ok(json!({
+        "function": args.function,
+        "wisp_invocation_us": wisp.per_event_us(),
+        "wisp_invocations": wisp.events,
+        "wasmtime_instance_us": floor.per_event_us(),
+        "wasmtime_instances": floor.events,
+    }))
+}
+
+#[derive(Default)]
+struct Timing {
+    elapsed: Duration,
+    events: u64,
+}
+
+impl Timing {
+    fn add(&mut self, batch: Duration) {
+        self.elapsed += batch;
+        self.events += u64::from(BATCH);
+    }
+
+    fn per_event_us(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1e6 / self.events as f64
+    }
+}
