@@ -12,6 +12,7 @@ use bytes::Bytes;
 use clap::Args as ClapArgs;
 use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     let duration = Duration::from_secs_f64(args.duration);
 
     let invoke_once = || async {
-        let request = hyper::Request::get("/hello")
+        let request = hyper::Request::get(format!("/{}", args.function))
             .header(hyper::header::HOST, "bench")
             .body(())
             .expect("a fixed request is valid");
@@ -87,18 +88,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             Err(error) => bail!("the function failed: {error}"),
         }
     };
-    // Warm up: the pool slot, the allocator, the caches.
-    for _ in 0..BATCH * 10 {
-        invoke_once().await?;
-    }
-    let mut wisp = Timing::default();
-    while wisp.elapsed < duration {
-        let started = Instant::now();
-        for _ in 0..BATCH {
-            invoke_once().await?;
-        }
-        wisp.add(started.elapsed());
-    }
+    let wisp = Timing::measure(duration, invoke_once).await?;
 
     let function = &deployment.functions[index];
     let module = function.pre.module();
@@ -106,22 +96,12 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     let mut linker = wasmtime::Linker::new(engine);
     linker.define_unknown_imports_as_traps(module)?;
     let pre = linker.instantiate_pre(module)?;
-    let instantiate_once = || -> anyhow::Result<()> {
+    let instantiate_once = || async {
         let mut store = wasmtime::Store::new(engine, ());
         pre.instantiate(&mut store)?;
         Ok(())
     };
-    for _ in 0..BATCH * 10 {
-        instantiate_once()?;
-    }
-    let mut floor = Timing::default();
-    while floor.elapsed < duration {
-        let started = Instant::now();
-        for _ in 0..BATCH {
-            instantiate_once()?;
-        }
-        floor.add(started.elapsed());
-    }
+    let floor = Timing::measure(duration, instantiate_once).await?;
 
     Ok(json!({
         "function": args.function,
@@ -132,16 +112,36 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     }))
 }
 
-#[derive(Default)]
+/// Time spent over a number of events.
 struct Timing {
     elapsed: Duration,
     events: u64,
 }
 
 impl Timing {
-    fn add(&mut self, batch: Duration) {
-        self.elapsed += batch;
-        self.events += u64::from(BATCH);
+    /// Runs `once` for a warm-up (the pool slot, the allocator, the caches), then in
+    /// batches until `duration` has passed.
+    async fn measure<F, Fut>(duration: Duration, once: F) -> anyhow::Result<Self>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        for _ in 0..BATCH * 10 {
+            once().await?;
+        }
+        let mut timing = Timing {
+            elapsed: Duration::ZERO,
+            events: 0,
+        };
+        while timing.elapsed < duration {
+            let started = Instant::now();
+            for _ in 0..BATCH {
+                once().await?;
+            }
+            timing.elapsed += started.elapsed();
+            timing.events += u64::from(BATCH);
+        }
+        Ok(timing)
     }
 
     fn per_event_us(&self) -> f64 {
