@@ -343,14 +343,26 @@ fn table(runs: &Runs, machine: &Value) -> String {
     if shown("1a") {
         let us = |k| runs.median("1a", "wisp", None, k);
         let (invocation, floor) = (us("wisp_invocation_us"), us("wasmtime_instance_us"));
-        let native_request = native.filter(|&r| r > 0.0).map(|r| 1e6 / r);
+        let request = |rps: Option<f64>| rps.filter(|&r| r > 0.0).map(|r| 1e6 / r);
+        let native_request = request(native);
         let micros = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2} µs"));
+        // At 50% of native a request may take twice native's time: native's own work,
+        // plus as much again for everything a wasm host adds. The floor is part of that.
+        let budget = match (native_request, floor) {
+            (Some(native), Some(floor)) => format!(
+                ". At 50% of native a host has {} a request beyond native's own work; wasmtime's floor takes {:.0}% of it",
+                micros(Some(native)),
+                floor / native * 100.0
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, drop; nothing called) {}; native hyper's whole request in figure 1 {} | — | figure only |",
+            "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, drop; nothing called) {}; a whole request in figure 1: native hyper {}, Wisp {}{budget} | — | figure only |",
             micros(invocation),
             micros(floor),
             micros(native_request),
+            micros(request(wisp)),
         );
     }
     // 2. HTTP latency at half of each system's max.
