@@ -351,7 +351,7 @@ fn table(runs: &Runs, machine: &Value) -> String {
         let budget = match (native_request, floor) {
             (Some(native), Some(floor)) => format!(
                 ". At 50% of native a host has {} a request beyond native's own work; wasmtime's floor takes {:.0}% of it",
-                micros(Some(native)),
+                micros(native_request),
                 floor / native * 100.0
             ),
             _ => String::new(),

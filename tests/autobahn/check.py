@@ -39,8 +39,8 @@ async def verdicts(url: str) -> dict[str, str]:
         results = failure.results
         flagged = sum(1 for r in results if label(r.behavior) != "conforms")
         print(
-            f"kosoku flagged {flagged} of {len(results)} cases as not OK "
-            "(unimplemented and informational ones included); checking each against the expected verdicts",
+            f"kosoku flagged {flagged} of {len(results)} cases as not OK (unimplemented and "
+            "informational ones included); checking each against the expected verdicts",
             file=sys.stderr,
         )
     return {r.case_id: f"{label(r.behavior)} {label(r.behavior_close)}" for r in results}
