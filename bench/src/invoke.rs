@@ -13,12 +13,13 @@ use clap::Args as ClapArgs;
 use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wisp::load::LoadOptions;
 use wisp::messaging::broker::LocalBroker;
 use wisp::runtime::cache::ModuleCache;
+use wisp::runtime::function::GuestFunction;
 use wisp::runtime::http_event::HttpEvent;
 use wisp::runtime::state::EventData;
 use wisp::server::{App, ServerConfig};
@@ -40,43 +41,28 @@ pub struct Args {
 const BATCH: u32 = 1_000;
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
-    let options = LoadOptions {
-        invocations: Default::default(),
-        cache: ModuleCache::disabled(),
-    };
-    let loaded = wisp::load::load(&args.project, &options)
-        .with_context(|| format!("loading {}", args.project.display()))?;
-    let app = App::start(
-        loaded,
-        Arc::new(LocalBroker::new()),
-        ServerConfig::default(),
-    );
+    let (app, index) = load_function(&args.project, &args.function)?;
     let deployment = app.hub.deployment();
-    let Some(index) = deployment
-        .functions
-        .iter()
-        .position(|f| *f.name == *args.function)
-    else {
-        bail!(
-            "{} has no function `{}`",
-            args.project.display(),
-            args.function
-        );
-    };
     let duration = Duration::from_secs_f64(args.duration);
 
-    // Built once: the loop times the invocation, not the benchmark's own string work.
-    let path = format!("/{}", args.function);
+    // The request's head is built once, and each event gets a copy (its target and headers
+    // are shared, not parsed again): the loop times the invocation, not the benchmark's own
+    // request building.
+    let head = hyper::Request::get(format!("/{}", args.function))
+        .header(hyper::header::HOST, "bench")
+        .body(())
+        .context("building the benchmark's request")?
+        .into_parts()
+        .0;
     let invoke_once = || async {
-        let request = hyper::Request::get(path.as_str())
-            .header(hyper::header::HOST, "bench")
-            .body(())
-            .expect("a fixed request is valid");
+        let mut parts = hyper::Request::new(()).into_parts().0;
+        parts.uri = head.uri.clone();
+        parts.headers = head.headers.clone();
         let (flush_tx, _flush_rx) = tokio::sync::oneshot::channel();
         let body = Empty::<Bytes>::new()
             .map_err(|never| match never {})
             .boxed_unsync();
-        let event = HttpEvent::new(request.into_parts().0, body, app.config.http, flush_tx);
+        let event = HttpEvent::new(parts, body, app.config.http, flush_tx);
         match deployment
             .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
             .await
@@ -92,17 +78,8 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     };
     let wisp = Timing::measure(duration, invoke_once).await?;
 
-    let function = &deployment.functions[index];
-    let module = function.pre.module();
-    let engine = module.engine();
-    let mut linker = wasmtime::Linker::new(engine);
-    linker.define_unknown_imports_as_traps(module)?;
-    let pre = linker.instantiate_pre(module)?;
-    let instantiate_once = || async {
-        let mut store = wasmtime::Store::new(engine, ());
-        pre.instantiate(&mut store)?;
-        Ok(())
-    };
+    let floor = Floor::new(&deployment.functions[index])?;
+    let instantiate_once = || async { floor.once() };
     let floor = Timing::measure(duration, instantiate_once).await?;
 
     Ok(json!({
@@ -112,6 +89,66 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         "wasmtime_instance_us": floor.per_event_us(),
         "wasmtime_instances": floor.events,
     }))
+}
+
+/// Loads `project` as `wisp serve` does and finds its function `function`.
+pub fn load_function(project: &Path, function: &str) -> anyhow::Result<(Arc<App>, usize)> {
+    let options = LoadOptions {
+        invocations: Default::default(),
+        cache: ModuleCache::disabled(),
+    };
+    let loaded = wisp::load::load(project, &options)
+        .with_context(|| format!("loading {}", project.display()))?;
+    let app = App::start(
+        loaded,
+        Arc::new(LocalBroker::new()),
+        ServerConfig::default(),
+    );
+    let Some(index) = app
+        .hub
+        .deployment()
+        .functions
+        .iter()
+        .position(|f| *f.name == *function)
+    else {
+        bail!("{} has no function `{function}`", project.display());
+    };
+    Ok((app, index))
+}
+
+/// The least any host on this wasmtime pays per event for a function: a new Store, an
+/// instance of the function's module from Wisp's engine and pool, one page of its memory
+/// written (any guest that runs writes at least its stack), and both dropped. Nothing is
+/// called: the imports are traps.
+pub struct Floor {
+    pre: wasmtime::InstancePre<()>,
+    memory: Option<wasmtime::ModuleExport>,
+}
+
+impl Floor {
+    pub fn new(function: &GuestFunction) -> anyhow::Result<Self> {
+        let module = function.pre.module();
+        let mut linker = wasmtime::Linker::new(module.engine());
+        linker.define_unknown_imports_as_traps(module)?;
+        Ok(Self {
+            pre: linker.instantiate_pre(module)?,
+            memory: function.memory_export,
+        })
+    }
+
+    pub fn once(&self) -> anyhow::Result<()> {
+        let mut store = wasmtime::Store::new(self.pre.module().engine(), ());
+        let instance = self.pre.instantiate(&mut store)?;
+        let memory = self
+            .memory
+            .as_ref()
+            .and_then(|export| instance.get_module_export(&mut store, export))
+            .and_then(wasmtime::Extern::into_memory);
+        if let Some(last) = memory.and_then(|m| m.data_mut(&mut store).last_mut()) {
+            *last = 1;
+        }
+        Ok(())
+    }
 }
 
 /// Time spent over a number of events.

@@ -325,6 +325,8 @@ fn table(runs: &Runs, machine: &Value) -> String {
     // 1. HTTP throughput.
     let rps = |s| runs.median("1", s, None, "rps");
     let (wisp, native, wasmtime) = (rps("wisp"), rps("native"), rps("wasmtime"));
+    // Native hyper paying wasmtime's floor per request: the bound for any host on it.
+    let floor_host = rps("floor");
     let vs_wasmtime = ratio(wisp, wasmtime);
     let vs_native = ratio(wisp, native);
     if shown("1") {
@@ -356,9 +358,18 @@ fn table(runs: &Runs, machine: &Value) -> String {
             ),
             _ => String::new(),
         };
+        let over_http = match (floor_host, ratio(floor_host, native)) {
+            (Some(_), Some(of_native)) => format!(
+                "; over HTTP, native hyper paying that floor on every request serves {} req/s ({:.0}% of native; Wisp = {:.0}% of it)",
+                opt(floor_host),
+                of_native * 100.0,
+                ratio(wisp, floor_host).unwrap_or(0.0) * 100.0
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, drop; nothing called) {}; a whole request in figure 1: native hyper {}, Wisp {}{budget} | — | figure only |",
+            "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, one page of its memory written, drop; nothing called) {}{over_http}; a whole request in figure 1: native hyper {}, Wisp {}{budget} | — | figure only |",
             micros(invocation),
             micros(floor),
             micros(native_request),
