@@ -358,15 +358,14 @@ fn table(runs: &Runs, machine: &Value) -> String {
             ),
             _ => String::new(),
         };
-        let over_http = match (floor_host, ratio(floor_host, native)) {
-            (Some(_), Some(of_native)) => format!(
+        let over_http = ratio(floor_host, native).map_or(String::new(), |of_native| {
+            format!(
                 "; over HTTP, native hyper paying that floor on every request serves {} req/s ({:.0}% of native; Wisp = {:.0}% of it)",
                 opt(floor_host),
                 of_native * 100.0,
                 ratio(wisp, floor_host).unwrap_or(0.0) * 100.0
-            ),
-            _ => String::new(),
-        };
+            )
+        });
         let _ = writeln!(
             out,
             "| 1a | figure 1's function invoked in process, no network: time per event | {} | wasmtime alone, same engine and module (new Store, pooled instance, one page of its memory written, drop; nothing called) {}{over_http}; a whole request in figure 1: native hyper {}, Wisp {}{budget} | — | figure only |",
