@@ -154,6 +154,35 @@ async fn keep_alive_serves_many_requests_on_one_connection() {
     }
 }
 
+#[tokio::test]
+async fn a_client_that_shuts_down_its_sending_side_still_gets_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A function that takes a while, so the client's FIN arrives while it runs.
+    let p = Project::new();
+    p.http_function("sleepy", "GET", "/sleepy", "sleepy", &test_wasm("faults"));
+    let server = Server::start(p.path()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /sleepy?ms=200 HTTP/1.1\r\nHost: wisp\r\n\r\n")
+        .await
+        .expect("write a request");
+    // The request is complete; the client says it will send nothing more.
+    stream.shutdown().await.expect("shut down the sending side");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes within 30 s")
+    .expect("read the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("slept"), "{answer}");
+}
+
 /// A request body sent in chunks with no Content-Length.
 struct Chunks(std::vec::IntoIter<Bytes>);
 

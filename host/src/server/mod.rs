@@ -214,10 +214,16 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true)
+        // A client may shut down its sending side once its request is out and still
+        // read the answer. It also keeps hyper from reading the socket (and taking a
+        // fresh 8 KiB buffer) each time an invocation yields before its response.
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
+        // The connection first: it is what wakes this task, request after request.
+        biased;
         result = conn.as_mut() => result,
         () = stopping(&mut shutdown) => {
             // Finish the request in flight (if any), then close.

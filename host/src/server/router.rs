@@ -48,31 +48,41 @@ impl Router {
     }
 
     /// Resolves a request. `host` is the Host header as received (port allowed).
+    /// Nothing is allocated unless the method is not allowed: this runs on every
+    /// request.
     pub fn find(&self, method: &str, host: &str, path: &str) -> RouteMatch {
         let Some(routes) = self.by_path.get(path) else {
             return RouteMatch::NotFound;
         };
-        let host = normalize_host(host);
+        let host = host_name(host);
         // Routes bound to this host win over routes for any host.
-        let for_host: Vec<&Route> = routes
-            .iter()
-            .filter(|r| r.host.as_deref() == Some(host.as_str()))
-            .collect();
-        let candidates = if for_host.is_empty() {
-            routes.iter().filter(|r| r.host.is_none()).collect()
-        } else {
-            for_host
+        let bound = |r: &&Route| {
+            r.host
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(host))
         };
-        if candidates.is_empty() {
-            return RouteMatch::NotFound;
-        }
-        let by_method = |m: &str| candidates.iter().find(|r| r.method == m);
+        let any_bound = routes.iter().any(|r| bound(&r));
+        let candidates = |r: &&Route| {
+            if any_bound {
+                bound(r)
+            } else {
+                r.host.is_none()
+            }
+        };
+        let by_method = |m: &str| routes.iter().filter(candidates).find(|r| r.method == m);
         if let Some(route) =
             by_method(method).or_else(|| (method == "HEAD").then(|| by_method("GET")).flatten())
         {
             return RouteMatch::Found(route.target);
         }
-        let mut allow: Vec<String> = candidates.iter().map(|r| r.method.clone()).collect();
+        let mut allow: Vec<String> = routes
+            .iter()
+            .filter(candidates)
+            .map(|r| r.method.clone())
+            .collect();
+        if allow.is_empty() {
+            return RouteMatch::NotFound;
+        }
         allow.sort();
         allow.dedup();
         RouteMatch::MethodNotAllowed(allow)
@@ -94,14 +104,15 @@ impl Router {
     }
 }
 
-/// `Example.COM:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn normalize_host(host: &str) -> String {
+/// `Example.COM:8080` → `Example.COM`; `[::1]:80` → `[::1]`: the name, compared
+/// case-insensitively with the routes' lower-case hosts.
+fn host_name(host: &str) -> &str {
     let host = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(host)
     } else {
         host.rsplit_once(':').map_or(host, |(name, _port)| name)
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    host.trim_end_matches('.')
 }
 
 #[cfg(test)]
@@ -146,6 +157,17 @@ mod tests {
             RouteMatch::Found(2)
         );
         assert_eq!(r.find("GET", "other.org", "/site"), RouteMatch::Found(3));
-        assert_eq!(normalize_host("[::1]:80"), "[::1]");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("example.com."), "example.com");
+    }
+
+    #[test]
+    fn a_path_served_only_for_other_hosts_is_not_found() {
+        let mut r = Router::default();
+        r.add("GET", "/only", &["example.com".into()], 0);
+        assert_eq!(r.find("GET", "other.org", "/only"), RouteMatch::NotFound);
+        assert_eq!(r.find("POST", "example.com", "/only"), {
+            RouteMatch::MethodNotAllowed(vec!["GET".into()])
+        });
     }
 }
