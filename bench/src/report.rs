@@ -335,6 +335,7 @@ fn table(runs: &Runs, machine: &Value) -> String {
     let (wisp, native, wasmtime) = (rps("wisp"), rps("native"), rps("wasmtime"));
     // Native hyper paying wasmtime's floor per request: the bound for any host on it.
     let floor_host = rps("floor");
+    let (floor_vs_native, vs_floor) = (ratio(floor_host, native), ratio(wisp, floor_host));
     let vs_wasmtime = ratio(wisp, wasmtime);
     let vs_native = ratio(wisp, native);
     if shown("1") {
@@ -348,12 +349,12 @@ fn table(runs: &Runs, machine: &Value) -> String {
             times(vs_wasmtime),
             with_reason(
                 verdict(&[vs_wasmtime.map(|r| r >= 3.0), vs_native.map(|r| r >= 0.5)]),
-                ratio(floor_host, native)
+                floor_vs_native
                     .filter(|_| vs_native.is_some_and(|r| r < 0.5))
                     .map(|bound| format!(
                         "native hyper paying only wasmtime's per-event floor serves {:.0}% of native, and Wisp {:.0}% of that (row 1a)",
                         bound * 100.0,
-                        ratio(wisp, floor_host).unwrap_or(0.0) * 100.0
+                        vs_floor.unwrap_or(0.0) * 100.0
                     ))
             )
         );
@@ -375,12 +376,12 @@ fn table(runs: &Runs, machine: &Value) -> String {
             ),
             _ => String::new(),
         };
-        let over_http = ratio(floor_host, native).map_or(String::new(), |of_native| {
+        let over_http = floor_vs_native.map_or(String::new(), |of_native| {
             format!(
                 "; over HTTP, native hyper paying that floor on every request serves {} req/s ({:.0}% of native; Wisp = {:.0}% of it)",
                 opt(floor_host),
                 of_native * 100.0,
-                ratio(wisp, floor_host).unwrap_or(0.0) * 100.0
+                vs_floor.unwrap_or(0.0) * 100.0
             )
         });
         let _ = writeln!(

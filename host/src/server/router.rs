@@ -166,8 +166,9 @@ mod tests {
         let mut r = Router::default();
         r.add("GET", "/only", &["example.com".into()], 0);
         assert_eq!(r.find("GET", "other.org", "/only"), RouteMatch::NotFound);
-        assert_eq!(r.find("POST", "example.com", "/only"), {
+        assert_eq!(
+            r.find("POST", "example.com", "/only"),
             RouteMatch::MethodNotAllowed(vec!["GET".into()])
-        });
+        );
     }
 }
