@@ -9,8 +9,10 @@
 //! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
 //! - [`load`]: project + runtime → something to serve (shared by `check` and `serve`).
 //! - [`builder`]: `wisp build`, compiling guest crates to wasm.
+//! - [`allocator`]: how the process hands freed memory back.
 
 pub mod abi;
+pub mod allocator;
 pub mod builder;
 pub mod load;
 pub mod messaging;

@@ -278,6 +278,7 @@ fn build(project_dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    wisp::allocator::return_freed_memory();
     if args.build {
         build(&args.project.project)?;
     }

@@ -175,8 +175,10 @@ fn test_options() -> LoadOptions {
     }
 }
 
-/// `WISP_TEST_LOG=debug cargo test ...` shows the servers' log while debugging.
-fn init_test_log() {
+/// Sets the process up as `wisp serve` does (the allocator's thresholds), and
+/// with `WISP_TEST_LOG=debug cargo test ...` shows the servers' log.
+fn init_test_process() {
+    wisp::allocator::return_freed_memory();
     if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -237,7 +239,7 @@ impl Server {
     /// [`NatsBroker`](wisp::messaging::nats::NatsBroker), on a runtime of its own
     /// (two threads) so that [`Server::kill`] can end it the way a crash would.
     pub async fn start_node(project: &Path, cluster: wisp::messaging::nats::NatsConfig) -> Self {
-        init_test_log();
+        init_test_process();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("wisp-node")
@@ -292,7 +294,7 @@ impl Server {
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
-        init_test_log();
+        init_test_process();
         let loaded = match wisp::load::load(project, options) {
             Ok(loaded) => loaded,
             Err(error) => panic!("project {} did not load:\n{error}", project.display()),
