@@ -6,6 +6,11 @@
 //! with the same engine and the same compiled module, the floor wasmtime itself sets: a
 //! Store, an instance from the pool, and dropping both, with nothing called. What lies
 //! between the two is Wisp's own work per event; the floor is what no host code can remove.
+//!
+//! `--events`, `--only` and `--instances` make the loops countable under valgrind's
+//! callgrind (fixed work, one loop at a time, a pool small enough for valgrind to reserve):
+//! the instructions an event costs are the difference between two runs with different
+//! `--events`, divided by the difference (see bench/notes.md).
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -18,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wisp::load::LoadOptions;
 use wisp::messaging::broker::LocalBroker;
+use wisp::messaging::functions::InvocationLimits;
 use wisp::runtime::cache::ModuleCache;
 use wisp::runtime::function::GuestFunction;
 use wisp::runtime::http_event::HttpEvent;
@@ -35,15 +41,49 @@ pub struct Args {
     /// Seconds to measure each of the two loops
     #[arg(long, default_value_t = 2.0)]
     duration: f64,
+    /// Run exactly this many events per loop after the warm-up, instead of `--duration`
+    #[arg(long)]
+    events: Option<u64>,
+    /// Run one loop only
+    #[arg(long, value_enum)]
+    only: Option<Loop>,
+    /// Pool slots (instances alive at once); valgrind cannot reserve the served
+    /// default's address space
+    #[arg(long, default_value_t = InvocationLimits::default().concurrent)]
+    instances: usize,
+}
+
+/// The two loops this command times.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Loop {
+    /// Wisp's whole invocation
+    Wisp,
+    /// wasmtime's per-event floor
+    Floor,
+}
+
+/// When a loop stops.
+#[derive(Clone, Copy)]
+enum Until {
+    Elapsed(Duration),
+    Events(u64),
 }
 
 /// Events per timing batch: enough that reading the clock costs nothing.
 const BATCH: u32 = 1_000;
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
-    let (app, index) = load_function(&args.project, &args.function)?;
+    let invocations = InvocationLimits {
+        concurrent: args.instances.max(1),
+        ..Default::default()
+    };
+    let (app, index) = load_function(&args.project, &args.function, invocations)?;
     let deployment = app.hub.deployment();
-    let duration = Duration::from_secs_f64(args.duration);
+    let until = match args.events {
+        Some(events) => Until::Events(events),
+        None => Until::Elapsed(Duration::from_secs_f64(args.duration)),
+    };
+    let runs = |which| args.only.is_none_or(|only| only == which);
 
     // The request's head is built once, and each event gets a copy (its target and headers
     // are shared, not parsed again): the loop times the invocation, not the benchmark's own
@@ -76,25 +116,30 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             Err(error) => bail!("the function failed: {error}"),
         }
     };
-    let wisp = Timing::measure(duration, invoke_once).await?;
-
-    let floor = Floor::new(&deployment.functions[index])?;
-    let instantiate_once = || async { floor.once() };
-    let floor = Timing::measure(duration, instantiate_once).await?;
-
-    Ok(json!({
-        "function": args.function,
-        "wisp_invocation_us": wisp.per_event_us(),
-        "wisp_invocations": wisp.events,
-        "wasmtime_instance_us": floor.per_event_us(),
-        "wasmtime_instances": floor.events,
-    }))
+    let mut result = json!({ "function": args.function });
+    if runs(Loop::Wisp) {
+        let wisp = Timing::measure(until, invoke_once).await?;
+        result["wisp_invocation_us"] = json!(wisp.per_event_us());
+        result["wisp_invocations"] = json!(wisp.events);
+    }
+    if runs(Loop::Floor) {
+        let floor = Floor::new(&deployment.functions[index])?;
+        let instantiate_once = || async { floor.once() };
+        let floor = Timing::measure(until, instantiate_once).await?;
+        result["wasmtime_instance_us"] = json!(floor.per_event_us());
+        result["wasmtime_instances"] = json!(floor.events);
+    }
+    Ok(result)
 }
 
 /// Loads `project` as `wisp serve` does and finds its function `function`.
-pub fn load_function(project: &Path, function: &str) -> anyhow::Result<(Arc<App>, usize)> {
+pub fn load_function(
+    project: &Path,
+    function: &str,
+    invocations: InvocationLimits,
+) -> anyhow::Result<(Arc<App>, usize)> {
     let options = LoadOptions {
-        invocations: Default::default(),
+        invocations,
         cache: ModuleCache::disabled(),
     };
     let loaded = wisp::load::load(project, &options)
@@ -159,8 +204,8 @@ struct Timing {
 
 impl Timing {
     /// Runs `once` for a warm-up (the pool slot, the allocator, the caches), then in
-    /// batches until `duration` has passed.
-    async fn measure<F, Fut>(duration: Duration, once: F) -> anyhow::Result<Self>
+    /// batches until `until`.
+    async fn measure<F, Fut>(until: Until, once: F) -> anyhow::Result<Self>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
@@ -172,15 +217,21 @@ impl Timing {
             elapsed: Duration::ZERO,
             events: 0,
         };
-        while timing.elapsed < duration {
+        loop {
+            let batch = match until {
+                Until::Elapsed(duration) if timing.elapsed < duration => u64::from(BATCH),
+                Until::Events(events) if timing.events < events => {
+                    (events - timing.events).min(u64::from(BATCH))
+                }
+                _ => return Ok(timing),
+            };
             let started = Instant::now();
-            for _ in 0..BATCH {
+            for _ in 0..batch {
                 once().await?;
             }
             timing.elapsed += started.elapsed();
-            timing.events += u64::from(BATCH);
+            timing.events += batch;
         }
-        Ok(timing)
     }
 
     fn per_event_us(&self) -> f64 {

@@ -41,7 +41,7 @@ const BODY: &[u8] = b"Hello, World!";
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     let floor = match &args.wasm_floor {
         Some(project) => {
-            let (app, index) = load_function(project, &args.function)?;
+            let (app, index) = load_function(project, &args.function, Default::default())?;
             Some(Arc::new(Floor::new(
                 &app.hub.deployment().functions[index],
             )?))
