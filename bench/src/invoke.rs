@@ -42,20 +42,21 @@ pub struct Args {
     #[arg(long, default_value_t = 2.0)]
     duration: f64,
     /// Run exactly this many events per loop after the warm-up, instead of `--duration`
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     events: Option<u64>,
     /// Run one loop only
     #[arg(long, value_enum)]
     only: Option<Loop>,
     /// Pool slots (instances alive at once); valgrind cannot reserve the served
     /// default's address space
-    #[arg(long, default_value_t = InvocationLimits::default().concurrent)]
-    instances: usize,
+    #[arg(long, default_value_t = InvocationLimits::default().concurrent as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    instances: u64,
 }
 
 /// The two loops this command times.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Loop {
+enum Loop {
     /// Wisp's whole invocation
     Wisp,
     /// wasmtime's per-event floor
@@ -74,7 +75,7 @@ const BATCH: u32 = 1_000;
 
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     let invocations = InvocationLimits {
-        concurrent: args.instances.max(1),
+        concurrent: usize::try_from(args.instances).context("--instances is too large")?,
         ..Default::default()
     };
     let (app, index) = load_function(&args.project, &args.function, invocations)?;
