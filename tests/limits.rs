@@ -40,7 +40,7 @@ async fn connections_past_the_per_client_limit_get_503() {
 async fn invocations_past_the_slots_and_queue_get_503_with_retry_after() {
     let p = project();
     let options = wisp::load::LoadOptions {
-        invocations: wisp::messaging::functions::InvocationLimits {
+        invocations: wisp::runtime::deployment::InvocationLimits {
             concurrent: 1,
             queue: 0,
             queue_wait: Duration::from_millis(100),

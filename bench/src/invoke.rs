@@ -21,13 +21,13 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wisp::abi::http_event::HttpEvent;
+use wisp::abi::EventData;
 use wisp::load::LoadOptions;
 use wisp::messaging::broker::LocalBroker;
-use wisp::messaging::functions::InvocationLimits;
 use wisp::runtime::cache::ModuleCache;
+use wisp::runtime::deployment::InvocationLimits;
 use wisp::runtime::function::GuestFunction;
-use wisp::runtime::http_event::HttpEvent;
-use wisp::runtime::state::EventData;
 use wisp::server::{App, ServerConfig};
 
 #[derive(ClapArgs)]
@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             .boxed_unsync();
         let event = HttpEvent::new(parts, body, app.config.http, flush_tx);
         match deployment
-            .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
+            .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => match http.response.finish().await {

@@ -5,130 +5,20 @@ use std::fmt;
 /// The result of every fallible SDK call.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// An errno returned by a host call, with Taubyte's numeric values.
+/// An errno returned by a host call, with Taubyte's numbers and names (defined once, in
+/// `wisp-abi`, for the host and the SDK alike).
 ///
-/// Codes this SDK has no name for are kept as [`Errno::Unknown`], so nothing the host says is
-/// lost.
+/// Codes Taubyte's list has no name for are kept as [`Errno::Unknown`], so nothing the host
+/// says is lost.
 ///
 /// ```
 /// use wisp_sdk::Errno;
 ///
 /// assert_eq!(Errno::from(8), Errno::Eof);
 /// assert_eq!(Errno::HeaderNotFound.code(), 16);
-/// assert_eq!(Errno::from(99), Errno::Unknown(99));
+/// assert_eq!(Errno::from(999), Errno::Unknown(999));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Errno {
-    /// 0: the call succeeded.
-    Ok,
-    /// 1: no such event (also what every call returns outside a host).
-    EventNotFound,
-    /// 2: the buffer passed was too small.
-    BufferTooSmall,
-    /// 3: a pointer or length fell outside the guest's memory.
-    AddressOutOfMemory,
-    /// 4: a pointer was null.
-    NilAddress,
-    /// 5: writing the HTTP response failed.
-    HttpWrite,
-    /// 6: reading the HTTP request body failed.
-    HttpReadBody,
-    /// 7: closing the HTTP request body failed.
-    CloseBody,
-    /// 8: the end of the body; returned together with the last bytes.
-    Eof,
-    /// 16: no such header (or query parameter).
-    HeaderNotFound,
-    /// 20: subscribing to the channel was refused.
-    SubscribeFailed,
-    /// 21: publishing to the channel was refused.
-    PublishFailed,
-    /// 38: the channel has no WebSocket URL.
-    GetWebSocketUrlFailed,
-    /// 40: the event's channel is unknown.
-    ChannelNotFound,
-    /// 50: a size of zero where data was expected.
-    ZeroSize,
-    /// Any other code.
-    Unknown(u32),
-}
-
-impl Errno {
-    /// The numeric code, as the host sends it.
-    pub fn code(self) -> u32 {
-        match self {
-            Errno::Ok => 0,
-            Errno::EventNotFound => 1,
-            Errno::BufferTooSmall => 2,
-            Errno::AddressOutOfMemory => 3,
-            Errno::NilAddress => 4,
-            Errno::HttpWrite => 5,
-            Errno::HttpReadBody => 6,
-            Errno::CloseBody => 7,
-            Errno::Eof => 8,
-            Errno::HeaderNotFound => 16,
-            Errno::SubscribeFailed => 20,
-            Errno::PublishFailed => 21,
-            Errno::GetWebSocketUrlFailed => 38,
-            Errno::ChannelNotFound => 40,
-            Errno::ZeroSize => 50,
-            Errno::Unknown(code) => code,
-        }
-    }
-}
-
-impl From<u32> for Errno {
-    fn from(code: u32) -> Self {
-        match code {
-            0 => Errno::Ok,
-            1 => Errno::EventNotFound,
-            2 => Errno::BufferTooSmall,
-            3 => Errno::AddressOutOfMemory,
-            4 => Errno::NilAddress,
-            5 => Errno::HttpWrite,
-            6 => Errno::HttpReadBody,
-            7 => Errno::CloseBody,
-            8 => Errno::Eof,
-            16 => Errno::HeaderNotFound,
-            20 => Errno::SubscribeFailed,
-            21 => Errno::PublishFailed,
-            38 => Errno::GetWebSocketUrlFailed,
-            40 => Errno::ChannelNotFound,
-            50 => Errno::ZeroSize,
-            other => Errno::Unknown(other),
-        }
-    }
-}
-
-impl From<Errno> for u32 {
-    fn from(errno: Errno) -> Self {
-        errno.code()
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            Errno::Ok => "ok",
-            Errno::EventNotFound => "event not found",
-            Errno::BufferTooSmall => "buffer too small",
-            Errno::AddressOutOfMemory => "address out of memory",
-            Errno::NilAddress => "nil address",
-            Errno::HttpWrite => "http write failed",
-            Errno::HttpReadBody => "reading http body failed",
-            Errno::CloseBody => "closing http body failed",
-            Errno::Eof => "end of file",
-            Errno::HeaderNotFound => "header not found",
-            Errno::SubscribeFailed => "subscribe failed",
-            Errno::PublishFailed => "publish failed",
-            Errno::GetWebSocketUrlFailed => "getting websocket url failed",
-            Errno::ChannelNotFound => "channel not found",
-            Errno::ZeroSize => "zero size",
-            Errno::Unknown(_) => "unknown error",
-        };
-        f.write_str(text)
-    }
-}
+pub use wisp_abi::Errno;
 
 /// An SDK error: a host call that returned an errno, or a check the SDK made itself.
 ///
@@ -208,7 +98,7 @@ mod tests {
 
     #[test]
     fn named_codes_are_not_unknown() {
-        for code in [0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 20, 21, 38, 40, 50] {
+        for code in 0..=125 {
             assert!(!matches!(Errno::from(code), Errno::Unknown(_)), "{code}");
         }
     }
@@ -222,13 +112,13 @@ mod tests {
         );
         assert_eq!(err.errno(), Some(Errno::HeaderNotFound));
 
-        let unknown = Error::call(Errno::from(77), "publishing to channel `x`");
+        let unknown = Error::call(Errno::from(777), "publishing to channel `x`");
         assert_eq!(
             unknown.to_string(),
-            "publishing to channel `x`: unknown error (errno 77)"
+            "publishing to channel `x`: unknown error (errno 777)"
         );
 
-        for code in 0..=64 {
+        for code in 0..=130 {
             let text = Errno::from(code).to_string();
             assert_eq!(text, text.to_lowercase());
         }

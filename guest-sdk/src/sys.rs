@@ -1,9 +1,9 @@
 //! The raw host calls: the guest side of the Taubyte ABI, and the only place with raw pointers.
 //!
-//! Every import here follows `shared/reference/taubyte-model.md` §2: module `taubyte/sdk`, all
-//! parameters i32 at the wasm level (`u32`, `usize` and pointers are all i32 on wasm32), out-values
-//! written as little-endian u32 at a guest pointer, and an errno result (0 = ok) on every call but
-//! `getEventType`. Module `env` adds `_log` and `_sleep`.
+//! Every import is declared from the one list in `wisp-abi` (Taubyte's ABI): module `taubyte/sdk`,
+//! all parameters i32 at the wasm level (`u32`, `usize` and pointers are all i32 on wasm32),
+//! out-values written as little-endian u32 at a guest pointer, and an errno result (0 = ok) on
+//! every call but `getEventType`. Module `env` adds `_ready`, `_log` and `_sleep`.
 //!
 //! The rest of the SDK never touches these: it calls the safe wrappers at the bottom of this file,
 //! which take slices and `&mut` out-values and return the errno.
@@ -18,15 +18,18 @@
 
 /// The errno every fallback returns: no event exists outside a host.
 #[cfg(not(target_arch = "wasm32"))]
-const EVENT_NOT_FOUND: u32 = 1;
+const EVENT_NOT_FOUND: u32 = wisp_abi::Errno::EventNotFound.code();
 
-/// Declares one import module: the real `extern` block on wasm32, and same-signature fallbacks
-/// (no memory touched, errno 1) everywhere else. One list, so the two can never drift apart.
+/// Declares every import of the contract (`wisp_abi::with_imports!`): the real `extern` blocks on
+/// wasm32, and same-signature fallbacks (no memory touched, errno 1) everywhere else. The list
+/// lives in `wisp-abi`, which the host's linker is checked against, so the SDK, its fallbacks and
+/// the host can never drift apart.
 macro_rules! host_calls {
-    (
-        module = $module:literal;
-        $( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?; )*
-    ) => {
+    ($(
+        $module:literal {
+            $( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?; )*
+        }
+    )*) => {$(
         #[cfg(target_arch = "wasm32")]
         #[link(wasm_import_module = $module)]
         extern "C" {
@@ -45,78 +48,10 @@ macro_rules! host_calls {
                 $( EVENT_NOT_FOUND as $ret )?
             }
         )*
-    };
+    )*};
 }
 
-host_calls! {
-    module = "taubyte/sdk";
-
-    /// Writes the event type (0 undefined, 1 http, 2 pubsub, 3 p2p) at `type_ptr`.
-    fn getEventType(id: u32, type_ptr: *mut u32);
-
-    fn getHttpEventMethodSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventMethod(id: u32, buf: *mut u8, buf_size: usize) -> u32;
-    fn getHttpEventHostSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventHost(id: u32, buf: *mut u8, buf_size: usize) -> u32;
-    fn getHttpEventPathSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventPath(id: u32, buf: *mut u8, buf_size: usize) -> u32;
-    fn getHttpEventUserAgentSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventUserAgent(id: u32, buf: *mut u8, buf_size: usize) -> u32;
-
-    fn getHttpEventQueryValueByNameSize(
-        id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize,
-    ) -> u32;
-    fn getHttpEventQueryValueByName(
-        id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
-    ) -> u32;
-    /// Query names, each followed by a NUL byte; the size counts the NULs.
-    fn getHttpEventRequestQueryKeysSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventRequestQueryKeys(id: u32, buf: *mut u8) -> u32;
-
-    fn getHttpEventHeadersSize(id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize) -> u32;
-    fn getHttpEventHeaders(
-        id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
-    ) -> u32;
-    /// Request header names, each followed by a NUL byte; the size counts the NULs.
-    fn getHttpEventRequestHeaderKeysSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getHttpEventRequestHeaderKeys(id: u32, buf: *mut u8, buf_size: usize) -> u32;
-
-    /// Reads up to `buf_size` body bytes; returns 8 (EOF) together with the last bytes.
-    fn readHttpEventBody(id: u32, buf: *mut u8, buf_size: usize, count_ptr: *mut usize) -> u32;
-    fn closeHttpEventBody(id: u32) -> u32;
-
-    /// Appends to the response body.
-    fn eventHttpWrite(id: u32, buf: *const u8, len: usize, written_ptr: *mut usize) -> u32;
-    fn eventHttpFlush(id: u32) -> u32;
-    /// Sets the response status (100..=999).
-    fn eventHttpRetCode(id: u32, code: u32) -> u32;
-    /// Adds a response header value.
-    fn eventHttpHeaderAdd(
-        id: u32, key: *const u8, key_len: usize, value: *const u8, value_len: usize,
-    ) -> u32;
-    fn eventHttpRedirect(id: u32, url: *const u8, url_len: usize, code: u32) -> u32;
-
-    fn setSubscriptionChannel(channel: *const u8, channel_len: usize) -> u32;
-    fn publishToChannel(
-        channel: *const u8, channel_len: usize, data: *const u8, data_len: usize,
-    ) -> u32;
-    fn getWebSocketURLSize(channel: *const u8, channel_len: usize, size_ptr: *mut usize) -> u32;
-    fn getWebSocketURL(channel: *const u8, channel_len: usize, buf: *mut u8) -> u32;
-
-    fn getMessageDataSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getMessageData(id: u32, buf: *mut u8) -> u32;
-    fn getMessageChannelSize(id: u32, size_ptr: *mut usize) -> u32;
-    fn getMessageChannel(id: u32, buf: *mut u8) -> u32;
-}
-
-host_calls! {
-    module = "env";
-
-    /// Logs `len` bytes of text at `ptr` through the host's logger.
-    fn _log(ptr: *const u8, len: usize);
-    /// Blocks the function for `ns` nanoseconds.
-    fn _sleep(ns: i64);
-}
+wisp_abi::with_imports!(host_calls);
 
 /// Safe wrappers: slices in, errno out. The host only reads or writes inside the slices it is
 /// given, which is what makes each `unsafe` block below sound.

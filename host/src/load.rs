@@ -3,17 +3,18 @@
 //! `wisp check` and `wisp serve` share this path, so `serve` refuses to start with
 //! exactly the messages `check` prints.
 
-use crate::messaging::functions::InvocationLimits;
 use crate::messaging::scope::Scopes;
-use crate::messaging::Deployment;
 use crate::project::{self, Diagnostic, Function, Project, Severity, Trigger};
 use crate::runtime::cache::ModuleCache;
+use crate::runtime::deployment::{Deployment, InvocationLimits};
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::function::{FunctionSpec, GuestFunction};
 use crate::runtime::Runtime;
-use crate::server::router::Router;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The path of Wisp's health endpoint, which no function route can take.
+pub const HEALTH_PATH: &str = "/_wisp/health";
 
 /// How to run what is loaded.
 #[derive(Clone, Debug)]
@@ -28,11 +29,22 @@ pub struct Loaded {
     pub project: Project,
     pub deployment: Deployment,
     pub scopes: Scopes,
-    pub router: Router,
+    /// HTTP triggers, for the server's router.
+    pub routes: Vec<Route>,
     /// Pub/sub triggers to subscribe at start.
     pub triggers: Vec<PubSubTrigger>,
     /// Warnings (errors stop loading).
     pub warnings: Vec<Diagnostic>,
+}
+
+/// One HTTP trigger path: `method path` on `hosts` (empty: any host) runs `function`.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub hosts: Vec<String>,
+    /// The function's index in the deployment.
+    pub function: usize,
 }
 
 /// A pub/sub function's trigger.
@@ -80,7 +92,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
     let scopes = Scopes::from_project(&project);
 
     let mut functions = Vec::new();
-    let mut router = Router::default();
+    let mut routes = Vec::new();
     let mut triggers = Vec::new();
     for function in &project.functions {
         if matches!(function.trigger, Trigger::P2p { .. }) {
@@ -115,7 +127,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                 ..
             } => {
                 for (i, path) in paths.iter().enumerate() {
-                    if path == crate::server::health::PATH {
+                    if path == HEALTH_PATH {
                         diagnostics.push(Diagnostic::warning(
                             function.file.clone(),
                             None,
@@ -125,7 +137,12 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                             ),
                         ));
                     }
-                    router.add(method, path, hosts, index);
+                    routes.push(Route {
+                        method: method.clone(),
+                        path: path.clone(),
+                        hosts: hosts.clone(),
+                        function: index,
+                    });
                 }
             }
             Trigger::PubSub { channel, local } => triggers.push(PubSubTrigger {
@@ -147,7 +164,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         project,
         deployment: Deployment::new(runtime, functions, options.invocations),
         scopes,
-        router,
+        routes,
         triggers,
         warnings: diagnostics,
     })

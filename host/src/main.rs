@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wisp::load::{LoadOptions, Problems};
 use wisp::messaging::broker::{Broker, LocalBroker};
-use wisp::messaging::functions::InvocationLimits;
 use wisp::messaging::nats::{
     check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
 };
 use wisp::runtime::cache::ModuleCache;
+use wisp::runtime::deployment::InvocationLimits;
 use wisp::server::{App, ServerConfig};
 
 mod settings;

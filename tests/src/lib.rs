@@ -167,7 +167,7 @@ impl Default for Project {
 /// How the test servers load projects: 64 invocations at once, the shared cache.
 fn test_options() -> LoadOptions {
     LoadOptions {
-        invocations: wisp::messaging::functions::InvocationLimits {
+        invocations: wisp::runtime::deployment::InvocationLimits {
             concurrent: 64,
             ..Default::default()
         },

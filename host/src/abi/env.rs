@@ -1,22 +1,22 @@
 //! Taubyte's `env` module: `_ready`, `_sleep` and `_log`.
 
-use super::split;
-use crate::runtime::state::HostState;
+use super::{split, View, ENV_MODULE};
 use std::time::{Duration, Instant};
 use wasmtime::{Caller, Linker};
+use wisp_abi::imports::name;
 
-const ENV_MODULE: &str = "env";
-
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: impl View<T>,
+) -> anyhow::Result<()> {
     // TinyGo guests signal readiness; there is nothing for the host to do.
-    linker.func_wrap(ENV_MODULE, "_ready", || {})?;
+    linker.func_wrap(ENV_MODULE, name::_ready, || {})?;
     linker.func_wrap_async(
         ENV_MODULE,
-        "_sleep",
-        |caller: Caller<'_, HostState>, (nanos,): (i64,)| {
+        name::_sleep,
+        move |mut caller: Caller<'_, T>, (nanos,): (i64,)| {
             // Never sleep past the deadline: the invocation would only time out.
-            let left = caller
-                .data()
+            let left = view(caller.data_mut())
                 .deadline
                 .saturating_duration_since(Instant::now());
             let wanted = Duration::from_nanos(nanos.max(0) as u64);
@@ -25,9 +25,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         ENV_MODULE,
-        "_log",
-        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
-            let (memory, state) = split(&mut caller);
+        name::_log,
+        move |mut caller: Caller<'_, T>, ptr: i32, len: i32| {
+            let (memory, state) = split(&mut caller, view);
             match memory.string(ptr, len) {
                 Ok(line) => tracing::info!(target: "guest", function = %state.function, "{line}"),
                 Err(errno) => {

@@ -5,7 +5,7 @@
 //! before touching it: a bad pointer becomes an errno for the guest, never a host
 //! panic and never a write outside the guest's memory.
 
-use super::errno::Errno;
+use wisp_abi::Errno;
 
 /// A guest's linear memory, borrowed for the duration of one host call.
 pub struct GuestMemory<'a> {

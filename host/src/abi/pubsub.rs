@@ -1,28 +1,29 @@
 //! Pub/sub calls: subscribe, publish, WebSocket URLs, and reading a message event.
 //!
-//! Every channel is checked against the project's messaging resources; a refused
-//! channel gets Taubyte's errno (20, 21 or 38) and a log line. Channel names may
-//! contain `/` (Taubyte's own host fails on them).
+//! Every channel is checked by messaging (through [`Channels`](super::Channels)) against the
+//! project's messaging resources; a refused channel gets Taubyte's errno (20, 21 or 38) and
+//! a log line. Channel names may contain `/` (Taubyte's own host fails on them).
 
-use super::errno::Errno;
 use super::memory::GuestMemory;
-use super::{call, SDK_MODULE};
-use crate::messaging::broker::{Reach, SinkId};
-use crate::runtime::state::HostState;
+use super::{call, AbiState, Errno, View, SDK_MODULE};
 use bytes::Bytes;
 use wasmtime::{Caller, Linker};
+use wisp_abi::imports::name;
 
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: impl View<T>,
+) -> anyhow::Result<()> {
     linker.func_wrap(
         SDK_MODULE,
-        "setSubscriptionChannel",
-        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::setSubscriptionChannel,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 let channel =
                     channel_name(mem, chan, chan_len, &st.function, Errno::SubscribeFailed)?;
                 let env = &st.env;
-                env.hub
-                    .subscribe_function(env.function, &channel, Reach::Cluster)
+                env.channels
+                    .subscribe(env.function, &channel)
                     .map_err(|error| {
                         tracing::warn!(function = %st.function, %error, "subscribe refused");
                         Errno::SubscribeFailed
@@ -32,21 +33,22 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "publishToChannel",
-        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
-            call(&mut c, |mem, st| {
-                let channel = channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
+        name::publishToChannel,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                let channel =
+                    channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
                 let env = &st.env;
                 // Refuse an oversized message before copying it out of the guest.
-                if data_len as u32 as usize > env.hub.max_message {
-                    tracing::warn!(function = %st.function, size = data_len as u32, limit = env.hub.max_message,
+                let limit = env.channels.max_message();
+                if data_len as u32 as usize > limit {
+                    tracing::warn!(function = %st.function, size = data_len as u32, limit,
                         "publish refused: message over the limit");
                     return Err(Errno::PublishFailed);
                 }
                 let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
-                let origin = Some(SinkId::Function(env.function));
-                env.hub
-                    .publish(env.scope, &channel, payload, None, origin)
+                env.channels
+                    .publish(env.function, env.scope, &channel, payload)
                     .map_err(|error| {
                         tracing::warn!(function = %st.function, %error, "publish refused");
                         Errno::PublishFailed
@@ -56,9 +58,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getWebSocketURLSize",
-        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::getWebSocketURLSize,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 let path = websocket_path(mem, st, chan, chan_len)?;
                 mem.write_u32(size_ptr, path.len() as u32)
             })
@@ -66,9 +68,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getWebSocketURL",
-        |mut c: Caller<'_, HostState>, chan: i32, chan_len: i32, buf: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::getWebSocketURL,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 let path = websocket_path(mem, st, chan, chan_len)?;
                 mem.write(buf, path.as_bytes())
             })
@@ -77,9 +79,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 
     linker.func_wrap(
         SDK_MODULE,
-        "getMessageDataSize",
-        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::getMessageDataSize,
+        move |mut c: Caller<'_, T>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 let len = st.pubsub(id)?.data.len();
                 mem.write_u32(size_ptr, len as u32)
             })
@@ -87,16 +89,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getMessageData",
-        |mut c: Caller<'_, HostState>, id: i32, buf: i32| -> i32 {
-            call(&mut c, |mem, st| mem.write(buf, &st.pubsub(id)?.data))
+        name::getMessageData,
+        move |mut c: Caller<'_, T>, id: i32, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| mem.write(buf, &st.pubsub(id)?.data))
         },
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getMessageChannelSize",
-        |mut c: Caller<'_, HostState>, id: i32, size_ptr: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::getMessageChannelSize,
+        move |mut c: Caller<'_, T>, id: i32, size_ptr: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 let len = st.pubsub(id)?.channel.len();
                 mem.write_u32(size_ptr, len as u32)
             })
@@ -104,9 +106,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        "getMessageChannel",
-        |mut c: Caller<'_, HostState>, id: i32, buf: i32| -> i32 {
-            call(&mut c, |mem, st| {
+        name::getMessageChannel,
+        move |mut c: Caller<'_, T>, id: i32, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
                 mem.write(buf, st.pubsub(id)?.channel.as_bytes())
             })
         },
@@ -132,13 +134,13 @@ fn channel_name(
 /// The WebSocket path of the channel named at `ptr`, or errno 38.
 fn websocket_path(
     mem: &GuestMemory<'_>,
-    st: &HostState,
+    st: &AbiState,
     ptr: i32,
     len: i32,
 ) -> Result<String, Errno> {
     let channel = channel_name(mem, ptr, len, &st.function, Errno::GetWebSocketUrlFailed)?;
     st.env
-        .hub
+        .channels
         .websocket_path(st.env.scope, &channel)
         .map_err(|error| {
             tracing::warn!(function = %st.function, %error, "WebSocket URL refused");

@@ -5,6 +5,9 @@
 //! - [`nats`]: the cluster broker: nodes share channels through NATS.
 //! - [`scope`]: messaging resources → which channels are allowed, topics, URLs.
 //! - [`functions`]: pub/sub functions as subscribers, invoked in order per channel.
+//!
+//! [`Hub`] is what guests' pub/sub calls reach: it implements the ABI's
+//! [`Channels`] seam.
 //! - [`hash`]: the project hash in topics and WebSocket URLs.
 //!
 //! The WebSocket bridge itself lives in `server::websocket`; it subscribes each
@@ -16,12 +19,12 @@ pub mod hash;
 pub mod nats;
 pub mod scope;
 
+use crate::abi::channels::{Channels, Refusal};
+use crate::runtime::deployment::Deployment;
 use broker::{Broker, PublishError, Reach, SinkId};
 use bytes::Bytes;
 use scope::{AccessError, Scopes};
 use std::sync::Arc;
-
-pub use functions::Deployment;
 
 /// One published message, shared (never copied) by all its subscribers.
 #[derive(Debug)]
@@ -104,6 +107,8 @@ pub struct Hub {
     pub broker: Arc<dyn Broker>,
     deployment: Arc<Deployment>,
     subscriptions: functions::Subscriptions,
+    /// The hub itself, for the subscription workers it starts.
+    me: std::sync::Weak<Hub>,
 }
 
 impl Hub {
@@ -113,12 +118,13 @@ impl Hub {
         deployment: Arc<Deployment>,
         max_message: usize,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             scopes,
             max_message,
             broker,
             deployment,
             subscriptions: functions::Subscriptions::default(),
+            me: me.clone(),
         })
     }
 
@@ -158,7 +164,7 @@ impl Hub {
     /// `Reach::Node` (a trigger marked `local: true`) takes only this node's
     /// messages; so does any subscription to a channel marked `local: true`.
     pub fn subscribe_function(
-        self: &Arc<Self>,
+        &self,
         function: usize,
         channel: &str,
         reach: Reach,
@@ -173,6 +179,32 @@ impl Hub {
         };
         self.subscriptions.subscribe(self, function, topic, reach);
         Ok(())
+    }
+}
+
+/// The guest's side of the hub: what `taubyte/sdk`'s pub/sub calls reach.
+impl Channels for Hub {
+    fn publish(
+        &self,
+        function: usize,
+        scope: usize,
+        channel: &str,
+        data: Bytes,
+    ) -> Result<(), Refusal> {
+        let origin = Some(SinkId::Function(function));
+        Ok(Hub::publish(self, scope, channel, data, None, origin)?)
+    }
+
+    fn subscribe(&self, function: usize, channel: &str) -> Result<(), Refusal> {
+        Ok(self.subscribe_function(function, channel, Reach::Cluster)?)
+    }
+
+    fn websocket_path(&self, scope: usize, channel: &str) -> Result<String, Refusal> {
+        Ok(Hub::websocket_path(self, scope, channel)?)
+    }
+
+    fn max_message(&self) -> usize {
+        self.max_message
     }
 }
 

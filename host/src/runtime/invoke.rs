@@ -2,7 +2,8 @@
 
 use super::function::{ExportShape, GuestFunction, Init};
 use super::limits::{LimitHit, MemoryLimiter};
-use super::state::{EventData, GuestEnv, HostState};
+use super::state::HostState;
+use crate::abi::{AbiState, EventData, GuestEnv};
 use futures_util::future::poll_immediate;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -56,18 +57,20 @@ pub async fn invoke(
     let state = HostState {
         wasi: None,
         limiter: MemoryLimiter::new(function.memory_limit),
-        memory: None,
-        event_id,
-        event,
-        function: function.name.clone(),
-        deadline,
-        env,
+        abi: AbiState {
+            memory: None,
+            event_id,
+            event,
+            function: function.name.clone(),
+            deadline,
+            env,
+        },
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().deadline {
+        if Instant::now() >= ctx.data().abi.deadline {
             Err(LimitHit::Deadline.into())
         } else {
             Ok(UpdateDeadline::Yield(1))
@@ -86,7 +89,7 @@ pub async fn invoke(
     match outcome {
         Err(_elapsed) => Err(InvokeError::Deadline(function.timeout)),
         Ok(Err(error)) => Err(classify(error, function)),
-        Ok(Ok(())) => Ok(store.into_data().event),
+        Ok(Ok(())) => Ok(store.into_data().abi.event),
     }
 }
 
@@ -96,7 +99,7 @@ async fn run_guest(
     event_id: u32,
 ) -> wasmtime::Result<()> {
     let instance = function.pre.instantiate_async(&mut *store).await?;
-    store.data_mut().memory = function
+    store.data_mut().abi.memory = function
         .memory_export
         .as_ref()
         .and_then(|export| instance.get_module_export(&mut *store, export))

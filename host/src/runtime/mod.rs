@@ -5,25 +5,27 @@
 //! - [`cache`]: compiled modules on disk, keyed by content and engine settings.
 //! - [`function`]: a function's module checked and linked into an `InstancePre`.
 //! - [`invoke`]: one event → one Store → one call, with memory and time limits.
-//! - [`state`], [`http_event`]: what a Store carries for the host calls in `abi`.
+//! - [`deployment`]: the loaded functions, and when an invocation may run (admission).
+//! - [`state`]: what a Store carries: the host calls' state (`abi`), WASI, limits.
 //! - [`guest_log`], [`limits`], [`clocks`]: guest output as log lines; memory
 //!   caps; coarse clocks.
 
 pub mod cache;
 pub mod clocks;
+pub mod deployment;
 pub mod engine;
 pub mod function;
 pub mod guest_log;
-pub mod http_event;
 pub mod invoke;
 pub mod limits;
 pub mod state;
 
+use crate::abi::{EventData, GuestEnv};
 use cache::ModuleCache;
 use engine::EngineSettings;
 use function::{FunctionSpec, GuestFunction, WasmProblem};
 use invoke::InvokeError;
-use state::{EventData, GuestEnv, HostState};
+use state::HostState;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Linker, Module};
@@ -43,7 +45,8 @@ impl Runtime {
         let engine = engine::build_engine(settings)?;
         engine::start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
-        crate::abi::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, HostState::wasi)?;
+        crate::abi::add_to_linker(&mut linker, |state: &mut HostState| &mut state.abi)?;
         Ok(Self {
             engine,
             linker,

@@ -8,12 +8,12 @@
 
 use super::http::text;
 use super::App;
-use crate::runtime::http_event::ResponseBody;
+use crate::abi::http_event::ResponseBody;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
 
 /// The path of the health endpoint.
-pub const PATH: &str = "/_wisp/health";
+pub const PATH: &str = crate::load::HEALTH_PATH;
 
 /// Answers a request for [`PATH`].
 pub fn handle(app: &App, method: &Method) -> Response<ResponseBody> {

@@ -2,9 +2,9 @@
 
 use super::router::RouteMatch;
 use super::{App, Connection};
-use crate::runtime::http_event::{HttpEvent, ResponseBody};
+use crate::abi::http_event::{HttpEvent, ResponseBody};
+use crate::abi::EventData;
 use crate::runtime::invoke::InvokeError;
-use crate::runtime::state::EventData;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full};
@@ -95,7 +95,7 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
         let deployment = app.hub.deployment();
         let name = deployment.functions[index].name.clone();
         match deployment
-            .invoke_http(&app.hub, index, EventData::Http(Box::new(event)))
+            .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => {

@@ -22,10 +22,10 @@ pub mod router;
 pub mod static_files;
 pub mod websocket;
 
+use crate::abi::http_event::HttpLimits;
 use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::Hub;
-use crate::runtime::http_event::HttpLimits;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -119,7 +119,7 @@ impl App {
         Arc::new(Self {
             hub,
             feeds,
-            router: loaded.router,
+            router: Router::new(&loaded.routes),
             gate: limits::ConnectionGate::new(config.connections),
             config,
             public,

@@ -1,5 +1,6 @@
 //! HTTP routing: method + exact path + Host, as Taubyte matches functions.
 
+use crate::load::Route as Trigger;
 use std::collections::HashMap;
 
 /// What a request resolves to.
@@ -27,6 +28,15 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router serving every HTTP trigger of a loaded project.
+    pub fn new(triggers: &[Trigger]) -> Self {
+        let mut router = Router::default();
+        for t in triggers {
+            router.add(&t.method, &t.path, &t.hosts, t.function);
+        }
+        router
+    }
+
     /// Serves `method path` with function `target` on `hosts` (empty: any host).
     pub fn add(&mut self, method: &str, path: &str, hosts: &[String], target: usize) {
         let routes = self.by_path.entry(path.to_owned()).or_default();

@@ -2,7 +2,7 @@
 //! route matches (`public/index.html` answers `/`).
 
 use super::http::text;
-use crate::runtime::http_event::ResponseBody;
+use crate::abi::http_event::ResponseBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};

@@ -5,7 +5,6 @@
 //! loses it). After a flush the head is sent and later writes stream out on each
 //! flush and at return.
 
-use crate::abi::errno::Errno;
 use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -13,6 +12,7 @@ use hyper::body::{Body, Frame};
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use hyper::{HeaderMap, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
+use wisp_abi::Errno;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A request body as the runtime sees it (hyper's `Incoming` in the server).

@@ -1,0 +1,196 @@
+//! Every host call a guest may import: module, name and signature, listed once.
+//!
+//! [`with_imports!`] hands the list to a macro of the caller's: the guest SDK turns it into
+//! its `extern` blocks, and this module turns it into [`IMPORTS`] (what the host's linker is
+//! checked against) and the [`name`] constants the host registers its calls under.
+//!
+//! Types are the guest's view on wasm32: pointers, `u32` and `usize` are all an i32 at the
+//! wasm level, `i64` an i64 (see [`WasmType`]). Results of unknown length take two calls,
+//! `xxxSize(..., size_ptr)` then `xxx(..., buf[, buf_size])`; string lists are each followed
+//! by a NUL byte, and their size counts the NULs. Every call returns an errno (0 = ok) but
+//! `getEventType` and the `env` calls.
+
+/// Calls `$callback! { "module" { fn name(arg: Type, ...) -> Ret; ... } ... }` with every
+/// import, each with its doc comments.
+#[macro_export]
+macro_rules! with_imports {
+    ($callback:ident) => {
+        $callback! {
+            "taubyte/sdk" {
+                /// Writes the event type (0 undefined, 1 http, 2 pubsub, 3 p2p) at `type_ptr`.
+                fn getEventType(id: u32, type_ptr: *mut u32);
+
+                fn getHttpEventMethodSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventMethod(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+                fn getHttpEventHostSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventHost(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+                fn getHttpEventPathSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventPath(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+                fn getHttpEventUserAgentSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventUserAgent(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+
+                fn getHttpEventQueryValueByNameSize(
+                    id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize,
+                ) -> u32;
+                fn getHttpEventQueryValueByName(
+                    id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
+                ) -> u32;
+                /// Query names, each followed by a NUL byte; the size counts the NULs.
+                fn getHttpEventRequestQueryKeysSize(id: u32, size_ptr: *mut usize) -> u32;
+                /// Writes the size `getHttpEventRequestQueryKeysSize` gave: there is no length.
+                fn getHttpEventRequestQueryKeys(id: u32, buf: *mut u8) -> u32;
+
+                fn getHttpEventHeadersSize(
+                    id: u32, size_ptr: *mut usize, key: *const u8, key_len: usize,
+                ) -> u32;
+                fn getHttpEventHeaders(
+                    id: u32, key: *const u8, key_len: usize, buf: *mut u8, buf_size: usize,
+                ) -> u32;
+                /// Request header names, each followed by a NUL byte; the size counts the NULs.
+                fn getHttpEventRequestHeaderKeysSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventRequestHeaderKeys(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+                /// The same list under the name Taubyte's Go SDK imports (Taubyte's own host
+                /// exports only the pair above, so Go guests fail to link there).
+                fn getHttpEventHeaderVarNameByIdSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpEventHeaderVarNameById(id: u32, buf: *mut u8, buf_size: usize) -> u32;
+
+                /// Reads up to `buf_size` body bytes; returns 8 (EOF) together with the last bytes.
+                fn readHttpEventBody(
+                    id: u32, buf: *mut u8, buf_size: usize, count_ptr: *mut usize,
+                ) -> u32;
+                fn closeHttpEventBody(id: u32) -> u32;
+
+                /// Appends to the response body.
+                fn eventHttpWrite(id: u32, buf: *const u8, len: usize, written_ptr: *mut usize) -> u32;
+                /// Sends the status, headers and body so far; later writes stream.
+                fn eventHttpFlush(id: u32) -> u32;
+                /// Sets the response status (200..=999; anything else is refused).
+                fn eventHttpRetCode(id: u32, code: u32) -> u32;
+                /// Adds a response header value.
+                fn eventHttpHeaderAdd(
+                    id: u32, key: *const u8, key_len: usize, value: *const u8, value_len: usize,
+                ) -> u32;
+                fn eventHttpRedirect(id: u32, url: *const u8, url_len: usize, code: u32) -> u32;
+
+                fn setSubscriptionChannel(channel: *const u8, channel_len: usize) -> u32;
+                fn publishToChannel(
+                    channel: *const u8, channel_len: usize, data: *const u8, data_len: usize,
+                ) -> u32;
+                fn getWebSocketURLSize(
+                    channel: *const u8, channel_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the size `getWebSocketURLSize` gave: there is no length.
+                fn getWebSocketURL(channel: *const u8, channel_len: usize, buf: *mut u8) -> u32;
+
+                fn getMessageDataSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getMessageData(id: u32, buf: *mut u8) -> u32;
+                fn getMessageChannelSize(id: u32, size_ptr: *mut usize) -> u32;
+                fn getMessageChannel(id: u32, buf: *mut u8) -> u32;
+            }
+            "env" {
+                /// TinyGo guests signal readiness; there is nothing for the host to do.
+                fn _ready();
+                /// Logs `len` bytes of text at `ptr` through the host's logger.
+                fn _log(ptr: *const u8, len: usize);
+                /// Blocks the function for `ns` nanoseconds (never past its deadline).
+                fn _sleep(ns: i64);
+            }
+        }
+    };
+}
+
+/// A wasm value type, as the host's linker sees a parameter or result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValType {
+    I32,
+    I64,
+}
+
+/// The wasm type a guest-side Rust type lowers to on wasm32.
+pub trait WasmType {
+    const TYPE: ValType;
+}
+
+macro_rules! wasm_types {
+    ($($ty:ty => $val:ident),* $(,)?) => {
+        $(impl WasmType for $ty {
+            const TYPE: ValType = ValType::$val;
+        })*
+    };
+}
+
+wasm_types!(u32 => I32, i32 => I32, usize => I32, i64 => I64, u64 => I64);
+
+impl<T> WasmType for *const T {
+    const TYPE: ValType = ValType::I32;
+}
+
+impl<T> WasmType for *mut T {
+    const TYPE: ValType = ValType::I32;
+}
+
+/// One import: where it lives and its wasm signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Import {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub params: &'static [ValType],
+    pub results: &'static [ValType],
+}
+
+macro_rules! table {
+    ($(
+        $module:literal {
+            $( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?; )*
+        }
+    )*) => {
+        /// Every import of [`with_imports!`], in its order.
+        pub const IMPORTS: &[Import] = &[$($(
+            Import {
+                module: $module,
+                name: stringify!($name),
+                params: &[$(<$ty as WasmType>::TYPE),*],
+                results: &[$(<$ret as WasmType>::TYPE)?],
+            },
+        )*)*];
+
+        /// Each import's name, to register a host call under without spelling it again.
+        #[allow(non_upper_case_globals)]
+        pub mod name {
+            $($(
+                $(#[doc = $doc])*
+                pub const $name: &str = stringify!($name);
+            )*)*
+        }
+    };
+}
+
+with_imports!(table);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_the_two_the_host_defines() {
+        for import in IMPORTS {
+            assert!(
+                [crate::SDK_MODULE, crate::ENV_MODULE].contains(&import.module),
+                "{import:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_sized_pairs_match() {
+        for (i, a) in IMPORTS.iter().enumerate() {
+            for b in &IMPORTS[i + 1..] {
+                assert!(a.name != b.name || a.module != b.module, "{} twice", a.name);
+            }
+        }
+        assert_eq!(name::getEventType, "getEventType");
+        let sleep = IMPORTS.iter().find(|i| i.name == name::_sleep).unwrap();
+        assert_eq!(sleep.params, &[ValType::I64]);
+        assert!(sleep.results.is_empty());
+    }
+}

@@ -1,0 +1,45 @@
+//! The guest's view of messaging: the seam between the pub/sub host calls and the hub.
+//!
+//! The host calls only need to publish, subscribe, ask for a WebSocket path and know the
+//! message limit; [`Channels`] is that much, and messaging's `Hub` implements it. So this
+//! module never imports messaging, and the calls can be tested with any implementation.
+
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Why messaging refused a guest's call; logged by the host call, never shown to the guest
+/// (which gets Taubyte's errno).
+pub type Refusal = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a guest's pub/sub calls reach.
+pub trait Channels: Send + Sync {
+    /// Publishes `data` on `channel` from function `function` in messaging scope `scope`
+    /// (the function does not receive its own message).
+    fn publish(
+        &self,
+        function: usize,
+        scope: usize,
+        channel: &str,
+        data: Bytes,
+    ) -> Result<(), Refusal>;
+
+    /// Subscribes function `function` to `channel`; idempotent.
+    fn subscribe(&self, function: usize, channel: &str) -> Result<(), Refusal>;
+
+    /// The WebSocket path of `channel` in messaging scope `scope`.
+    fn websocket_path(&self, scope: usize, channel: &str) -> Result<String, Refusal>;
+
+    /// The largest message a guest may publish, in bytes.
+    fn max_message(&self) -> usize;
+}
+
+/// Where one invocation's pub/sub calls go, and who is calling.
+#[derive(Clone)]
+pub struct GuestEnv {
+    pub channels: Arc<dyn Channels>,
+    /// The calling function's index (it subscribes itself, and never receives its own
+    /// publishes).
+    pub function: usize,
+    /// The function's messaging scope.
+    pub scope: usize,
+}

@@ -1,0 +1,88 @@
+//! What the host calls of one invocation work on: its event, the guest's memory, who is
+//! calling and until when.
+
+use super::channels::GuestEnv;
+use super::http_event::HttpEvent;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::Memory;
+use wisp_abi::Errno;
+
+/// Taubyte's event type numbers, as `getEventType` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EventType {
+    Undefined = 0,
+    Http = 1,
+    PubSub = 2,
+}
+
+/// The event a guest is called with.
+pub enum EventData {
+    Http(Box<HttpEvent>),
+    PubSub(PubSubEvent),
+}
+
+impl EventData {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventData::Http(_) => EventType::Http,
+            EventData::PubSub(_) => EventType::PubSub,
+        }
+    }
+}
+
+/// A message delivered to a pub/sub function.
+pub struct PubSubEvent {
+    pub channel: Arc<str>,
+    pub data: Bytes,
+}
+
+/// The host calls' share of one invocation's Store data. A fresh one is made per event.
+pub struct AbiState {
+    /// The guest's exported memory, found once after instantiation.
+    pub memory: Option<Memory>,
+    /// The id the guest was called with; any other id is `EventNotFound`.
+    pub event_id: u32,
+    pub event: EventData,
+    /// The function's name, for log lines.
+    pub function: Arc<str>,
+    /// When the invocation must end (`execution.timeout`).
+    pub deadline: Instant,
+    /// Where its pub/sub calls go.
+    pub env: GuestEnv,
+}
+
+impl AbiState {
+    /// The HTTP event `id`, or the errno a guest gets for a wrong id or event type.
+    pub fn http(&mut self, id: i32) -> Result<&mut HttpEvent, Errno> {
+        if id as u32 != self.event_id {
+            return Err(Errno::EventNotFound);
+        }
+        match &mut self.event {
+            EventData::Http(http) => Ok(http),
+            _ => Err(Errno::EventNotFound),
+        }
+    }
+
+    /// The pub/sub event `id`, or the errno for a wrong id or event type.
+    pub fn pubsub(&self, id: i32) -> Result<&PubSubEvent, Errno> {
+        if id as u32 != self.event_id {
+            return Err(Errno::EventNotFound);
+        }
+        match &self.event {
+            EventData::PubSub(event) => Ok(event),
+            _ => Err(Errno::EventNotFound),
+        }
+    }
+
+    /// The type of event `id` (`Undefined` for an unknown id).
+    pub fn event_type(&self, id: i32) -> EventType {
+        if id as u32 == self.event_id {
+            self.event.event_type()
+        } else {
+            EventType::Undefined
+        }
+    }
+}
