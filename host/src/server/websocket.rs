@@ -4,16 +4,17 @@
 //! are published to the channel (text stays text, binary stays binary); every
 //! message on the channel goes to every client but its sender. One task per
 //! connection reads the client's frames; what goes out to clients is written by
-//! the flushers ([`outbound`](super::outbound)).
+//! the [`flusher`](super::flusher)s, from each client's [`cursor`](super::cursor).
 //!
 //! A slow client never slows anyone else: its queue is bounded in bytes, and past
 //! the bound the connection is closed with code 1008 (policy violation, reason
 //! "slow consumer") and a log line. Idle connections are pinged; a client that
 //! stops answering is dropped.
 
+use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
 use super::http::text;
-use super::outbound::{Outbound, SocketIo, Status};
+use super::socket_io::SocketIo;
 use super::{App, Connection};
 use crate::messaging::broker::SinkId;
 use crate::messaging::scope::{decode_path, AccessError};

@@ -1,41 +1,56 @@
-//! What goes out to one WebSocket client, and who writes it.
+//! One WebSocket client's place in its channel's frame log, and its own frames.
 //!
 //! A client's channel messages wait in its channel's [`Log`](super::framelog::Log)
 //! (see [`feed`](super::feed)); the client's [`Outbound`] holds only its cursor
 //! there, plus frames of its own (tungstenite's pongs, pings and closes). A
-//! flusher's round writes each client once, with one `writev` for everything
-//! pending: messages that arrive while the flusher is busy pile up in the log and
-//! go out together, so under load a socket gets many messages per system call,
-//! and a publish wakes one flusher rather than every connection's task.
+//! flusher's round ([`flusher`](super::flusher)) writes each client once, with one
+//! `writev` for everything pending: messages that arrive while the flusher is busy
+//! pile up in the log and go out together, so under load a socket gets many
+//! messages per system call, and a publish wakes one flusher rather than every
+//! connection's task.
 //!
 //! A socket that would block is handed to its connection's task, which waits until
 //! the client reads and writes the rest ([`Outbound::poll_drain`]); the flushers
 //! skip it meanwhile. How far a client may fall behind is bounded in bytes: past
 //! the bound it is marked overflowed and its task closes it.
 //!
-//! [`SocketIo`] lets tungstenite read from the socket and write its own frames
-//! through the same client, so every frame leaves whole and in order.
+//! A client knows its channel only as a [`Channel`]: the log it reads and the
+//! flushers that write it.
 
-use super::feed::Feed;
+use super::flusher::{FlushClient, Flushers, Job};
 use super::framelog::{Piece, Slices, View};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+/// The channel a client reads, as the client sees it.
+/// [`Feed`](super::feed::Feed) is the one kind.
+pub trait Channel: Send + Sync {
+    /// The topic: what the channel is known by.
+    fn topic(&self) -> &str;
+    /// The log's end: where the next frame will start.
+    fn end(&self) -> u64;
+    /// What the log holds now, for writing clients out.
+    fn view(&self) -> View;
+    /// The log's bytes from a client's cursor to the end of the frame it is in
+    /// (empty at a frame boundary), so that a client being cut off can finish it.
+    fn rest_of_frame(&self, cursor: u64) -> Vec<u8>;
+    /// The flushers that write the channel's clients.
+    fn flushers(&self) -> &Flushers;
+}
 
 /// One client's socket, its place in its channel's log and its own frames.
 pub struct Outbound {
     /// The connection's id: the origin of what it publishes.
     pub id: u64,
     stream: TcpStream,
-    feed: Arc<Feed>,
+    channel: Arc<dyn Channel>,
     /// The flusher (and the feed's part) that writes this client.
     pub part: usize,
     state: Mutex<State>,
@@ -89,18 +104,18 @@ pub enum Status {
 }
 
 impl Outbound {
-    /// A client of `feed`; [`Feeds::join`](super::feed::Feeds::join) makes these.
+    /// A client of `channel`; [`Feeds::join`](super::feed::Feeds::join) makes these.
     pub fn new(
         id: u64,
         stream: TcpStream,
-        feed: Arc<Feed>,
+        channel: Arc<dyn Channel>,
         part: usize,
         limit: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
             id,
             stream,
-            feed,
+            channel,
             part,
             state: Mutex::new(State::default()),
             low: AtomicU64::new(0),
@@ -109,8 +124,13 @@ impl Outbound {
         })
     }
 
-    pub fn feed(&self) -> &Arc<Feed> {
-        &self.feed
+    pub fn channel(&self) -> &Arc<dyn Channel> {
+        &self.channel
+    }
+
+    /// The socket, for [`SocketIo`](super::socket_io::SocketIo) to read.
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -140,8 +160,8 @@ impl Outbound {
 
     /// Queues a frame of the client's own: no byte limit, so that a close frame
     /// still gets out after an overflow.
-    fn push_own(self: &Arc<Self>, bytes: Bytes) {
-        let at = self.feed.end();
+    pub(super) fn push_own(self: &Arc<Self>, bytes: Bytes) {
+        let at = self.channel.end();
         let mut state = self.state();
         if state.failed.is_some() {
             return;
@@ -152,7 +172,7 @@ impl Outbound {
         }
         state.listed = true;
         drop(state);
-        self.feed.flushers().list(Job::Client(self.clone()));
+        self.channel.flushers().list(Job::Client(self.clone()));
     }
 
     /// What the connection's task must do now.
@@ -185,7 +205,7 @@ impl Outbound {
             state.cursor
         };
         // The bytes are copied before the client stops holding them in the log.
-        let rest = self.feed.rest_of_frame(cursor);
+        let rest = self.channel.rest_of_frame(cursor);
         let mut state = self.state();
         debug_assert_eq!(state.cursor, cursor, "only this task writes now");
         // A partly written frame of the client's own comes first, so only when
@@ -246,7 +266,7 @@ impl Outbound {
     /// writing back to the flushers. Only the connection's task calls this.
     pub fn poll_drain(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let view = self.feed.view();
+            let view = self.channel.view();
             let mut state = self.state();
             if let Some(kind) = state.failed {
                 return Poll::Ready(Err(kind.into()));
@@ -262,7 +282,7 @@ impl Outbound {
                     state.listed = true;
                     drop(state);
                     if list {
-                        self.feed.flushers().list(Job::Client(self.clone()));
+                        self.channel.flushers().list(Job::Client(self.clone()));
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -393,285 +413,25 @@ fn consume(state: &mut State, pieces: &[Piece], mut written: usize) {
     }
 }
 
-/// Work for a flusher.
-pub enum Job {
-    /// A round over one part of a feed: messages were published.
-    Part(Arc<Feed>, usize),
-    /// One client: a frame of its own was queued, or its task handed writing back.
-    Client(Arc<Outbound>),
-}
-
-/// The tasks that write WebSocket clients out, one per worker thread. Each socket
-/// belongs to one of them, so sockets are written in parallel on several cores
-/// while each socket's frames stay in order.
-pub struct Flushers {
-    shards: Vec<Shard>,
-    next: AtomicUsize,
-}
-
-#[derive(Default)]
-struct Shard {
-    listed: Mutex<Vec<Job>>,
-    wake: Notify,
-}
-
-impl Flushers {
-    /// Starts `count` (at least one) flusher tasks on the current runtime. They
-    /// run as long as the runtime does.
-    pub fn start(count: usize) -> Arc<Self> {
-        let flushers = Arc::new(Self {
-            shards: (0..count.max(1)).map(|_| Shard::default()).collect(),
-            next: AtomicUsize::new(0),
-        });
-        for shard in 0..flushers.shards.len() {
-            tokio::spawn(run(flushers.clone(), shard));
-        }
-        flushers
+impl FlushClient for Outbound {
+    fn shard(&self) -> usize {
+        self.part
     }
 
-    /// How many flushers there are.
-    pub fn count(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// The flusher for the next new client, in turn.
-    pub fn next_shard(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
-    }
-
-    pub fn list(&self, job: Job) {
-        let shard = match &job {
-            Job::Part(_, part) => *part,
-            Job::Client(client) => client.part,
-        };
-        let shard = &self.shards[shard];
-        let mut listed = shard.listed.lock().unwrap_or_else(|p| p.into_inner());
-        let was_empty = listed.is_empty();
-        listed.push(job);
-        drop(listed);
-        if was_empty {
-            shard.wake.notify_one();
-        }
-    }
-}
-
-/// One flusher: waits for jobs, does each, repeats.
-async fn run(flushers: Arc<Flushers>, shard: usize) {
-    let shard = &flushers.shards[shard];
-    let mut batch = Vec::new();
-    loop {
-        std::mem::swap(
-            &mut *shard.listed.lock().unwrap_or_else(|p| p.into_inner()),
-            &mut batch,
-        );
-        if batch.is_empty() {
-            shard.wake.notified().await;
-            continue;
-        }
-        for job in batch.drain(..) {
-            match job {
-                Job::Part(feed, part) => feed.flush_part(part),
-                Job::Client(client) => client.flush(&client.feed.view()),
-            }
-        }
-        // Let publishers and readers run between rounds.
-        tokio::task::yield_now().await;
-    }
-}
-
-/// The socket as tungstenite sees it: reads come straight from the socket (after
-/// whatever hyper read past the upgrade request); writes join the client's own frames.
-pub struct SocketIo {
-    outbound: Arc<Outbound>,
-    read_ahead: Bytes,
-}
-
-impl SocketIo {
-    pub fn new(outbound: Arc<Outbound>, read_ahead: Bytes) -> Self {
-        let mut io = Self {
-            outbound,
-            read_ahead,
-        };
-        io.release_read_ahead();
-        io
-    }
-
-    /// `read_ahead` is a view of hyper's read buffer: once it is used up, let the
-    /// buffer go, so an idle connection does not hold it.
-    fn release_read_ahead(&mut self) {
-        if self.read_ahead.is_empty() {
-            self.read_ahead = Bytes::new();
-        }
-    }
-}
-
-impl AsyncRead for SocketIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.read_ahead.is_empty() {
-            let n = self.read_ahead.len().min(buf.remaining());
-            buf.put_slice(&self.read_ahead[..n]);
-            self.read_ahead.advance(n);
-            self.release_read_ahead();
-            return Poll::Ready(Ok(()));
-        }
-        let stream = &self.outbound.stream;
-        loop {
-            ready!(stream.poll_read_ready(cx))?;
-            match stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(error) => return Poll::Ready(Err(error)),
-            }
-        }
-    }
-}
-
-impl AsyncWrite for SocketIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.outbound.push_own(Bytes::copy_from_slice(buf));
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    /// Queued bytes are on their way (a flusher or the connection's task writes
-    /// them); tungstenite never waits for the client here.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn flush_client(&self) {
+        self.flush(&self.channel.view());
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::feed::Feeds;
+    use super::super::testing::{fixture, message, pair};
     use super::*;
-    use crate::messaging::broker::{Broker, LocalBroker, Reach, SinkId};
-    use crate::messaging::Message;
-    use std::time::Duration;
-    use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
-
-    /// A broker, the feeds on it with two flushers, and a listener for connections.
-    async fn fixture() -> (Arc<dyn Broker>, Feeds, TcpListener) {
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
-        let feeds = Feeds::new(broker.clone(), Flushers::start(2));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        (broker, feeds, listener)
-    }
-
-    /// A connected pair: the server's side and the client's.
-    async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
-        let client = TcpStream::connect(listener.local_addr().unwrap());
-        let (server, client) = tokio::join!(listener.accept(), client);
-        (server.unwrap().0, client.unwrap())
-    }
-
-    /// Reads whole unmasked frames until `count` payloads have come.
-    async fn payloads(client: &mut TcpStream, count: usize) -> Vec<Vec<u8>> {
-        let mut buf = Vec::new();
-        let mut out = Vec::new();
-        while out.len() < count {
-            let mut chunk = [0; 4096];
-            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut chunk))
-                .await
-                .expect("frames within 5 s")
-                .unwrap();
-            assert!(n > 0, "closed after {} of {count} frames", out.len());
-            buf.extend_from_slice(&chunk[..n]);
-            while buf.len() >= 2 && buf.len() >= 2 + usize::from(buf[1]) {
-                let len = usize::from(buf[1]);
-                assert!(len < 126, "test frames are short");
-                out.push(buf[2..2 + len].to_vec());
-                buf.drain(..2 + len);
-            }
-        }
-        assert!(buf.is_empty(), "nothing past the expected frames");
-        out
-    }
-
-    fn message(text: &str, origin: Option<u64>) -> Arc<Message> {
-        Arc::new(Message::new(
-            "c",
-            Bytes::copy_from_slice(text.as_bytes()),
-            None,
-            origin.map(SinkId::Socket),
-        ))
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_client_gets_every_message_but_its_own_in_order() {
-        let (broker, feeds, listener) = fixture().await;
-        let mut clients = Vec::new();
-        for _ in 0..5 {
-            let (server, client) = pair(&listener).await;
-            clients.push((feeds.join("t", Reach::Cluster, server, 1 << 20), client));
-        }
-        // Enough to cross several chunks; client 2 publishes every third message.
-        let publisher = clients[2].0.id;
-        let texts: Vec<String> = (0..3000).map(|i| format!("message {i}")).collect();
-        for (i, text) in texts.iter().enumerate() {
-            let origin = (i % 3 == 0).then_some(publisher);
-            broker
-                .publish("t", message(text, origin), Reach::Cluster)
-                .unwrap();
-        }
-        for (index, (outbound, client)) in clients.iter_mut().enumerate() {
-            let expected: Vec<Vec<u8>> = texts
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| index != 2 || i % 3 != 0)
-                .map(|(_, t)| t.clone().into_bytes())
-                .collect();
-            assert_eq!(payloads(client, expected.len()).await, expected);
-            assert_eq!(outbound.status(), Status::Idle);
-        }
-        for (outbound, _) in &clients {
-            feeds.leave(outbound);
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn frames_of_its_own_leave_between_the_messages_around_them() {
-        let (broker, feeds, listener) = fixture().await;
-        let (server, mut client) = pair(&listener).await;
-        let outbound = feeds.join("t", Reach::Cluster, server, 1 << 20);
-        let mut io = SocketIo::new(outbound.clone(), Bytes::new());
-        // As a WebSocket's task would: a message, a pong, a message, a pong, in that order,
-        // many times over, while the flushers write concurrently.
-        let mut expected = Vec::new();
-        for i in 0..500 {
-            let text = format!("m{i}");
-            broker
-                .publish("t", message(&text, None), Reach::Cluster)
-                .unwrap();
-            expected.push(text.into_bytes());
-            let pong = format!("p{i}");
-            let frame = [&[0x8A, pong.len() as u8][..], pong.as_bytes()].concat();
-            tokio::io::AsyncWriteExt::write_all(&mut io, &frame)
-                .await
-                .unwrap();
-            expected.push(pong.into_bytes());
-        }
-        assert_eq!(payloads(&mut client, expected.len()).await, expected);
-        feeds.leave(&outbound);
-    }
+    use crate::messaging::broker::Reach;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_blocked_client_is_not_behind_on_what_it_published_itself() {
-        let (broker, feeds, listener) = fixture().await;
+        let (broker, feeds, listener) = fixture(2).await;
         let (server, _client) = pair(&listener).await;
         let publisher = feeds.join("t", Reach::Cluster, server, 4 << 10);
         // Its socket would block: the connection's task has taken the writing over.
@@ -681,7 +441,7 @@ mod tests {
             let own = message(&text, Some(publisher.id));
             broker.publish("t", own, Reach::Cluster).unwrap();
         }
-        publisher.flush(&publisher.feed().view());
+        publisher.flush(&publisher.channel().view());
         assert_eq!(
             publisher.status(),
             Status::Blocked,
@@ -689,79 +449,8 @@ mod tests {
         );
         let others = message(&"y".repeat(5000), None);
         broker.publish("t", others, Reach::Cluster).unwrap();
-        publisher.flush(&publisher.feed().view());
+        publisher.flush(&publisher.channel().view());
         assert_eq!(publisher.status(), Status::Overflowed);
         feeds.leave(&publisher);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_client_that_stops_reading_overflows_alone_and_gets_whole_frames() {
-        let (broker, feeds, listener) = fixture().await;
-        let (server, mut reader) = pair(&listener).await;
-        let live = feeds.join("t", Reach::Cluster, server, 64 << 10);
-        let (server, mut stalled_client) = pair(&listener).await;
-        let stalled = feeds.join("t", Reach::Cluster, server, 64 << 10);
-        // Publish in steps, reading one client as it goes, until the other (whose
-        // socket buffers fill) is over its 64 KiB.
-        let text = "x".repeat(100);
-        let mut sent = 0;
-        while stalled.status() != Status::Overflowed {
-            assert!(sent < 200_000, "the stalled client never overflowed");
-            for _ in 0..100 {
-                broker
-                    .publish("t", message(&text, None), Reach::Cluster)
-                    .unwrap();
-            }
-            sent += 100;
-            assert_eq!(payloads(&mut reader, 100).await.len(), 100);
-            if stalled.status() == Status::Blocked {
-                // The connection's task would wait here; the test plays it.
-                tokio::select! {
-                    _ = stalled.drain() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-                }
-            }
-        }
-        assert_eq!(
-            live.status(),
-            Status::Idle,
-            "the reading client is unaffected"
-        );
-        stalled.discard();
-        let mut closing = SocketIo::new(stalled.clone(), Bytes::new());
-        tokio::io::AsyncWriteExt::write_all(&mut closing, &[0x88, 0x00])
-            .await
-            .unwrap();
-        // The client reads everything now: whole frames, then the close frame.
-        let drain = tokio::spawn({
-            let stalled = stalled.clone();
-            async move { stalled.drain().await }
-        });
-        let mut buf = Vec::new();
-        loop {
-            let mut chunk = [0; 65536];
-            let n = tokio::time::timeout(Duration::from_secs(5), stalled_client.read(&mut chunk))
-                .await
-                .expect("the rest within 5 s")
-                .unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.ends_with(&[0x88, 0x00]) {
-                break;
-            }
-        }
-        drain.await.unwrap().unwrap();
-        let frames = &buf[..buf.len() - 2];
-        let frame = 2 + text.len();
-        assert_eq!(
-            frames.len() % frame,
-            0,
-            "only whole frames before the close"
-        );
-        assert!(frames.len() / frame < sent, "the backlog was dropped");
-        for whole in frames.chunks(frame) {
-            assert_eq!(&whole[..2], &[0x81, 100]);
-        }
-        feeds.leave(&live);
-        feeds.leave(&stalled);
     }
 }
