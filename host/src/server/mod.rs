@@ -11,6 +11,7 @@
 //! - [`framelog`]: a channel's outgoing frames, written once for every client.
 //! - [`static_files`]: the project's `public/` folder.
 //! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
+//! - [`response`]: the responses the server makes itself (plain text).
 //! - [`limits`]: connection limits, total and per client address.
 //!
 //! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
@@ -23,6 +24,7 @@ pub mod framelog;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod response;
 pub mod router;
 pub mod socket_io;
 pub mod static_files;

@@ -13,7 +13,7 @@
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
-use super::http::text;
+use super::response::text;
 use super::socket_io::SocketIo;
 use super::{App, Connection};
 use crate::messaging::broker::SinkId;
