@@ -17,12 +17,14 @@
 //! A client knows its channel only as a [`Channel`]: the log it reads and the
 //! flushers that write it.
 
-use super::flusher::{FlushClient, Flushers, Job};
+use super::flusher::{panic_message, FlushClient, Flushers, Job};
 use super::framelog::{Piece, Slices, View};
 use bytes::{Buf, Bytes};
+use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
@@ -59,8 +61,12 @@ pub struct Outbound {
     low: AtomicU64,
     /// Bytes the client may fall behind the log's end before it counts as too slow.
     limit: usize,
-    /// Wakes the connection's task: the socket would block, overflowed or failed.
+    /// Wakes the connection's task: the socket would block, overflowed or failed,
+    /// or writing the client panicked.
     pub attention: Notify,
+    /// Makes a flusher's writing of this client panic, as a bug would.
+    #[cfg(test)]
+    panic_on_flush: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -85,6 +91,9 @@ struct State {
     /// Cut off from the log: only its own frames are still written.
     detached: bool,
     failed: Option<io::ErrorKind>,
+    /// A flusher panicked writing the client: its state may be half updated, so
+    /// only its connection's task writes it from then on, to close it.
+    broken: bool,
 }
 
 /// A frame of the client's own, and the log's end when it was queued.
@@ -101,6 +110,9 @@ pub enum Status {
     Blocked,
     Overflowed,
     Failed(io::ErrorKind),
+    /// Writing the client panicked (a bug, logged where it happened): the task
+    /// closes it with 1011.
+    Broken,
 }
 
 impl Outbound {
@@ -121,7 +133,15 @@ impl Outbound {
             low: AtomicU64::new(0),
             limit,
             attention: Notify::new(),
+            #[cfg(test)]
+            panic_on_flush: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// From now on, a flusher writing this client panics.
+    #[cfg(test)]
+    pub(super) fn panic_on_flush(&self) {
+        self.panic_on_flush.store(true, Ordering::Relaxed);
     }
 
     pub fn channel(&self) -> &Arc<dyn Channel> {
@@ -180,6 +200,8 @@ impl Outbound {
         let state = self.state();
         if let Some(kind) = state.failed {
             Status::Failed(kind)
+        } else if state.broken {
+            Status::Broken
         } else if state.overflowed {
             Status::Overflowed
         } else if state.task_writes {
@@ -225,10 +247,39 @@ impl Outbound {
 
     /// A flusher's turn: writes what is pending without waiting. If the socket
     /// would block, the connection's task takes over.
+    ///
+    /// A panic here is this client's alone: the flusher goes on with its other
+    /// clients, and this one is left to its connection's task to close.
     pub(super) fn flush(&self, view: &View) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.write_out(view))) {
+            self.broke(panic.as_ref());
+        }
+    }
+
+    /// After a panic in a flusher's turn: no flusher writes the client again, and
+    /// its task is told to close it ([`Status::Broken`]).
+    #[cold]
+    fn broke(&self, panic: &(dyn Any + Send)) {
+        tracing::error!(
+            socket = self.id,
+            panic = ?panic_message(panic),
+            "writing a WebSocket client panicked; closing it with 1011"
+        );
+        let mut state = self.state();
+        state.broken = true;
+        state.task_writes = true;
+        drop(state);
+        self.attention.notify_one();
+    }
+
+    fn write_out(&self, view: &View) {
         let mut state = self.state();
         state.listed = false;
         if !state.task_writes && state.failed.is_none() {
+            #[cfg(test)]
+            if self.panic_on_flush.load(Ordering::Relaxed) {
+                panic!("writing this client panics (the test asked for it)");
+            }
             match write_pending(&self.stream, &mut state, view) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -276,6 +327,10 @@ impl Outbound {
             self.settle(&mut state, &view);
             match written {
                 Ok(()) => {
+                    if state.broken {
+                        // No flusher writes it again.
+                        return Poll::Ready(Ok(()));
+                    }
                     state.task_writes = false;
                     // What was published since the view is a flusher's to write.
                     let list = !state.listed;

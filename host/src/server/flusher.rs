@@ -9,6 +9,8 @@
 //! what a part of a channel and a client are is the
 //! [`feed`](super::feed)'s and the [`cursor`](super::cursor)'s business.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -58,7 +60,7 @@ struct Shard {
 
 impl Flushers {
     /// Starts `count` (at least one) flusher tasks on the current runtime. They
-    /// run as long as the runtime does.
+    /// run as long as the runtime does: a job that panics costs that job only.
     pub fn start(count: usize) -> Arc<Self> {
         let flushers = Arc::new(Self {
             shards: (0..count.max(1)).map(|_| Shard::default()).collect(),
@@ -111,9 +113,118 @@ async fn run(flushers: Arc<Flushers>, shard: usize) {
             continue;
         }
         for job in batch.drain(..) {
-            job.run();
+            // A panic must not end the flusher: its other sockets would go
+            // unwritten, and its list would grow for good. Writing a client
+            // contains its own panics (and closes that client); this is for the
+            // rest of a job.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| job.run())) {
+                tracing::error!(
+                    panic = ?panic_message(panic.as_ref()),
+                    "a WebSocket flusher's job panicked; the flusher goes on"
+                );
+            }
         }
         // Let publishers and readers run between rounds.
         tokio::task::yield_now().await;
+    }
+}
+
+/// What a caught panic says, if it says it as text.
+pub(super) fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&'static str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
+    } else {
+        "(not text)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{fixture, message, pair, payloads};
+    use super::*;
+    use crate::messaging::broker::Reach;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    /// A part that counts its rounds, and panics in each if told to.
+    struct Rounds {
+        done: AtomicUsize,
+        panics: bool,
+    }
+
+    impl FlushPart for Rounds {
+        fn flush_part(&self, _index: usize) {
+            self.done.fetch_add(1, Ordering::Relaxed);
+            assert!(
+                !self.panics,
+                "this part's rounds panic (the test asked for it)"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_panics_is_the_only_one_lost() {
+        let flushers = Flushers::start(1);
+        let rounds = |panics| {
+            Arc::new(Rounds {
+                done: AtomicUsize::new(0),
+                panics,
+            })
+        };
+        let (bad, good) = (rounds(true), rounds(false));
+        for expected in 1..=3 {
+            flushers.list(Job::Part(bad.clone(), 0));
+            flushers.list(Job::Part(good.clone(), 0));
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while good.done.load(Ordering::Relaxed) < expected {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .expect("the flusher went on after the panic");
+        }
+        assert_eq!(bad.done.load(Ordering::Relaxed), 3);
+    }
+
+    /// A panic while writing one client must cost that client alone, not its
+    /// flusher and with it every other socket the flusher writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_writing_one_client_leaves_its_flusher_writing_the_others() {
+        // One flusher: every client is on its shard.
+        let (broker, feeds, listener) = fixture(1).await;
+        let (server, mut broken_client) = pair(&listener).await;
+        let broken = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let (server, mut same_channel) = pair(&listener).await;
+        let neighbour = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let (server, mut other_channel) = pair(&listener).await;
+        let stranger = feeds.join("u", Reach::Cluster, server, 1 << 20);
+        broken.panic_on_flush();
+        for round in 0..3 {
+            let text = format!("m{round}");
+            for topic in ["t", "u"] {
+                broker
+                    .publish(topic, message(&text, None), Reach::Cluster)
+                    .unwrap();
+            }
+            let expected = vec![text.into_bytes()];
+            assert_eq!(payloads(&mut same_channel, 1).await, expected);
+            assert_eq!(payloads(&mut other_channel, 1).await, expected);
+        }
+        // Its connection's task closes it with 1011, as the WebSocket bridge does.
+        assert_eq!(broken.status(), super::super::cursor::Status::Broken);
+        broken.discard();
+        broken.push_own(bytes::Bytes::from_static(&[0x88, 0x02, 0x03, 0xF3]));
+        broken.drain().await.unwrap();
+        let mut close = [0; 4];
+        tokio::time::timeout(Duration::from_secs(5), broken_client.read_exact(&mut close))
+            .await
+            .expect("the close within 5 s")
+            .unwrap();
+        assert_eq!(close, [0x88, 0x02, 0x03, 0xF3], "nothing but the close");
+        for client in [&broken, &neighbour, &stranger] {
+            feeds.leave(client);
+        }
     }
 }

@@ -290,6 +290,12 @@ async fn serve(
                     close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
                     break "slow consumer";
                 }
+                Status::Broken => {
+                    // What panicked is logged where it did.
+                    outbound.discard();
+                    close(&mut ws, outbound, CloseCode::Error, "internal error").await;
+                    break "internal error";
+                }
                 Status::Failed(error) => {
                     tracing::debug!(socket = id, ?error, "WebSocket write failed");
                     break "write error";
