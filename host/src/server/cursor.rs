@@ -154,7 +154,10 @@ impl Outbound {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A poisoned lock only means a panic elsewhere; the state itself is intact.
+        // A poisoned lock means a panic while it was held. In a flusher, the client
+        // is then marked broken and only its close is written; in its connection's
+        // task, the task ends and the client leaves. A half-updated state goes no
+        // further either way.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
