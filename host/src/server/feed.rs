@@ -2,8 +2,9 @@
 //!
 //! The broker sees one [`Feed`] per topic with clients, not one subscriber per
 //! client: a publish appends the frame to the feed's [`Log`] once and lists the
-//! feed with the flushers, whatever the number of clients. A flusher's round then
-//! writes each client's socket from its cursor ([`Outbound`]).
+//! feed with the [`flusher`](super::flusher)s, whatever the number of clients. A
+//! flusher's round then writes each client's socket from its cursor
+//! ([`Outbound`]).
 //!
 //! The clients are split into parts, one per flusher, so that a busy channel's
 //! sockets are written on every worker thread at once.
@@ -11,8 +12,9 @@
 //! A client never gets its own messages back (unless its channel echoes them): a
 //! publish from a client records the frame's offsets as a skip for that client.
 
+use super::cursor::{Channel, Outbound};
+use super::flusher::{FlushPart, Flushers, Job};
 use super::framelog::{Log, View};
-use super::outbound::{Flushers, Job, Outbound};
 use crate::messaging::broker::{Broker, Reach, Sink, SinkId};
 use crate::messaging::Message;
 use std::collections::HashMap;
@@ -78,20 +80,6 @@ impl Feed {
         lock(&self.inner)
     }
 
-    /// The log's end: where the next frame will start.
-    pub fn end(&self) -> u64 {
-        self.inner().log.end()
-    }
-
-    /// What the log holds now, for writing clients out.
-    pub fn view(&self) -> View {
-        self.inner().log.view()
-    }
-
-    pub fn flushers(&self) -> &Arc<Flushers> {
-        &self.flushers
-    }
-
     /// Appends a message's frame and lists the feed's parts with their flushers.
     fn publish(self: &Arc<Self>, frame: &[u8], origin: Option<SinkId>) {
         let mut inner = self.inner();
@@ -110,19 +98,6 @@ impl Feed {
                 self.flushers.list(Job::Part(self.clone(), index));
             }
         }
-    }
-
-    /// A flusher's round over part `index`: writes every client of the part from
-    /// one view of the log, then drops what every client has been sent.
-    pub fn flush_part(&self, index: usize) {
-        let part = &self.parts[index];
-        // Before taking the view: a publish from now on lists the part again.
-        part.listed.store(false, Ordering::Release);
-        let view = self.view();
-        for client in part.clients().iter() {
-            client.flush(&view);
-        }
-        self.trim();
     }
 
     /// Drops the log's chunks that every client is past.
@@ -170,13 +145,44 @@ impl Feed {
         part.count.store(clients.len(), Ordering::Relaxed);
         inner.clients.len()
     }
+}
 
-    /// The log's bytes from a client's cursor to the end of the frame it is in,
-    /// (empty at a frame boundary), so that a client being cut off can finish it.
-    pub fn rest_of_frame(&self, cursor: u64) -> Vec<u8> {
+impl Channel for Feed {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn end(&self) -> u64 {
+        self.inner().log.end()
+    }
+
+    fn view(&self) -> View {
+        self.inner().log.view()
+    }
+
+    fn rest_of_frame(&self, cursor: u64) -> Vec<u8> {
         let inner = self.inner();
         let end = inner.log.boundary_from(cursor);
         inner.log.view().copy(cursor..end)
+    }
+
+    fn flushers(&self) -> &Flushers {
+        &self.flushers
+    }
+}
+
+impl FlushPart for Feed {
+    /// A flusher's round over part `index`: writes every client of the part from
+    /// one view of the log, then drops what every client has been sent.
+    fn flush_part(&self, index: usize) {
+        let part = &self.parts[index];
+        // Before taking the view: a publish from now on lists the part again.
+        part.listed.store(false, Ordering::Release);
+        let view = self.view();
+        for client in part.clients().iter() {
+            client.flush(&view);
+        }
+        self.trim();
     }
 }
 
@@ -238,11 +244,16 @@ impl Feeds {
     /// Unsubscribes a connection; the last one out unsubscribes the topic.
     pub fn leave(&self, client: &Outbound) {
         let mut topics = lock(&self.topics);
-        let feed = client.feed();
+        // A feed stays under its topic while it has clients, so this is the
+        // client's own feed (unless the client has left already).
+        let topic = client.channel().topic();
+        let Some(feed) = topics.get(topic) else {
+            return;
+        };
         if feed.remove(client) == 0 {
-            topics.remove(&feed.topic);
-            self.broker
-                .unsubscribe(&feed.topic, SinkId::Socket(feed.id));
+            let id = feed.id;
+            topics.remove(topic);
+            self.broker.unsubscribe(topic, SinkId::Socket(id));
         }
     }
 }
@@ -250,4 +261,115 @@ impl Feeds {
 /// A poisoned lock only means a panic elsewhere; what it guards is intact.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cursor::Status;
+    use super::super::testing::{fixture, message, pair, payloads};
+    use crate::messaging::broker::Reach;
+    use bytes::Bytes;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_client_gets_every_message_but_its_own_in_order() {
+        let (broker, feeds, listener) = fixture(2).await;
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            let (server, client) = pair(&listener).await;
+            clients.push((feeds.join("t", Reach::Cluster, server, 1 << 20), client));
+        }
+        // Enough to cross several chunks; client 2 publishes every third message.
+        let publisher = clients[2].0.id;
+        let texts: Vec<String> = (0..3000).map(|i| format!("message {i}")).collect();
+        for (i, text) in texts.iter().enumerate() {
+            let origin = (i % 3 == 0).then_some(publisher);
+            broker
+                .publish("t", message(text, origin), Reach::Cluster)
+                .unwrap();
+        }
+        for (index, (outbound, client)) in clients.iter_mut().enumerate() {
+            let expected: Vec<Vec<u8>> = texts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| index != 2 || i % 3 != 0)
+                .map(|(_, t)| t.clone().into_bytes())
+                .collect();
+            assert_eq!(payloads(client, expected.len()).await, expected);
+            assert_eq!(outbound.status(), Status::Idle);
+        }
+        for (outbound, _) in &clients {
+            feeds.leave(outbound);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_stops_reading_overflows_alone_and_gets_whole_frames() {
+        let (broker, feeds, listener) = fixture(2).await;
+        let (server, mut reader) = pair(&listener).await;
+        let live = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        let (server, mut stalled_client) = pair(&listener).await;
+        let stalled = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        // Publish in steps, reading one client as it goes, until the other (whose
+        // socket buffers fill) is over its 64 KiB.
+        let text = "x".repeat(100);
+        let mut sent = 0;
+        while stalled.status() != Status::Overflowed {
+            assert!(sent < 200_000, "the stalled client never overflowed");
+            for _ in 0..100 {
+                broker
+                    .publish("t", message(&text, None), Reach::Cluster)
+                    .unwrap();
+            }
+            sent += 100;
+            assert_eq!(payloads(&mut reader, 100).await.len(), 100);
+            if stalled.status() == Status::Blocked {
+                // The connection's task would wait here; the test plays it.
+                tokio::select! {
+                    _ = stalled.drain() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+        }
+        assert_eq!(
+            live.status(),
+            Status::Idle,
+            "the reading client is unaffected"
+        );
+        stalled.discard();
+        // A close frame, as tungstenite writes it.
+        stalled.push_own(Bytes::from_static(&[0x88, 0x00]));
+        // The client reads everything now: whole frames, then the close frame.
+        let drain = tokio::spawn({
+            let stalled = stalled.clone();
+            async move { stalled.drain().await }
+        });
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0; 65536];
+            let n = tokio::time::timeout(Duration::from_secs(5), stalled_client.read(&mut chunk))
+                .await
+                .expect("the rest within 5 s")
+                .unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.ends_with(&[0x88, 0x00]) {
+                break;
+            }
+        }
+        drain.await.unwrap().unwrap();
+        let frames = &buf[..buf.len() - 2];
+        let frame = 2 + text.len();
+        assert_eq!(
+            frames.len() % frame,
+            0,
+            "only whole frames before the close"
+        );
+        assert!(frames.len() / frame < sent, "the backlog was dropped");
+        for whole in frames.chunks(frame) {
+            assert_eq!(&whole[..2], &[0x81, 100]);
+        }
+        feeds.leave(&live);
+        feeds.leave(&stalled);
+    }
 }

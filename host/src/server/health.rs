@@ -6,7 +6,7 @@
 //! cluster link is down still answers `ok`: it keeps serving HTTP and local
 //! delivery, and reconnects on its own.
 
-use super::http::text;
+use super::response::text;
 use super::App;
 use crate::abi::http_event::ResponseBody;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};

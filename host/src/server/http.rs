@@ -1,15 +1,15 @@
 //! One HTTP request: route it, run the function, answer.
 
+use super::response::text;
 use super::router::RouteMatch;
 use super::{App, Connection};
 use crate::abi::http_event::{HttpEvent, ResponseBody};
 use crate::abi::EventData;
 use crate::runtime::invoke::InvokeError;
-use bytes::Bytes;
 use futures_util::FutureExt;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -208,18 +208,4 @@ fn too_large(limit: u64) -> Response<ResponseBody> {
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("request body exceeds the limit of {limit} bytes\n"),
     )
-}
-
-pub(crate) fn text(status: StatusCode, body: String) -> Response<ResponseBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }

@@ -5,21 +5,31 @@
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
 //! - [`feed`]: a channel's WebSocket clients, as one subscriber of the broker.
+//! - [`socket_io`]: a client's socket as tungstenite reads and writes it.
+//! - [`cursor`]: one client's place in its channel's frame log, and its own frames.
+//! - [`flusher`]: the tasks that write clients out, one per worker thread.
 //! - [`framelog`]: a channel's outgoing frames, written once for every client.
-//! - [`outbound`]: one client's place in the log and its own frames, and the
-//!   flusher tasks that write clients out.
 //! - [`static_files`]: the project's `public/` folder.
 //! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
+//! - [`response`]: the responses the server makes itself (plain text).
 //! - [`limits`]: connection limits, total and per client address.
+//!
+//! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
+//! ones listed after them.
 
+pub mod cursor;
 pub mod feed;
+pub mod flusher;
 pub mod framelog;
 pub mod health;
 pub mod http;
 pub mod limits;
-pub mod outbound;
+pub mod response;
 pub mod router;
+pub mod socket_io;
 pub mod static_files;
+#[cfg(test)]
+mod testing;
 pub mod websocket;
 
 use crate::abi::http_event::HttpLimits;
@@ -114,7 +124,7 @@ impl App {
         }
         let feeds = feed::Feeds::new(
             hub.broker.clone(),
-            outbound::Flushers::start(worker_threads()),
+            flusher::Flushers::start(worker_threads()),
         );
         Arc::new(Self {
             hub,

@@ -1,10 +1,9 @@
 //! Files from the project's `public/` folder, served at `/` when no function
 //! route matches (`public/index.html` answers `/`).
 
-use super::http::text;
+use super::response::{text, whole};
 use crate::abi::http_event::ResponseBody;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use std::path::{Component, Path, PathBuf};
@@ -47,11 +46,7 @@ pub async fn serve(root: &Path, path: &str) -> Option<Response<ResponseBody>> {
     let file = resolve(root, path)?;
     let response = match tokio::fs::read(&file).await {
         Ok(bytes) => {
-            let mut response = Response::new(
-                Full::new(Bytes::from(bytes))
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            );
+            let mut response = Response::new(whole(Bytes::from(bytes)));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(content_type(&file)));

@@ -2,18 +2,21 @@
 //!
 //! Each connection is one client of its channel's [`feed`](super::feed). Its frames
 //! are published to the channel (text stays text, binary stays binary); every
-//! message on the channel goes to every client but its sender. One task per
-//! connection reads the client's frames; what goes out to clients is written by
-//! the flushers ([`outbound`](super::outbound)).
+//! message on the channel goes to every client but its sender (unless the channel
+//! echoes, `wisp.self-echo`). One task per connection reads the client's frames;
+//! what goes out to clients is written by the [`flusher`](super::flusher)s, from
+//! each client's [`cursor`](super::cursor).
 //!
-//! A slow client never slows anyone else: its queue is bounded in bytes, and past
-//! the bound the connection is closed with code 1008 (policy violation, reason
-//! "slow consumer") and a log line. Idle connections are pinged; a client that
-//! stops answering is dropped.
+//! A slow client never slows anyone else: how far it may fall behind its channel
+//! is bounded in bytes, and past the bound the connection is closed with code 1008
+//! (policy violation, reason "slow consumer") and a log line. Every connection is
+//! pinged each interval; a client silent for two intervals is dropped. A bug that
+//! panics while writing a client closes that client with 1011 (internal error).
 
+use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
-use super::http::text;
-use super::outbound::{Outbound, SocketIo, Status};
+use super::response::text;
+use super::socket_io::SocketIo;
 use super::{App, Connection};
 use crate::abi::http_event::ResponseBody;
 use crate::messaging::broker::SinkId;
@@ -45,7 +48,7 @@ pub struct WebSocketLimits {
     /// Bytes a client may fall behind its channel (sent to the channel, not yet to
     /// it) before it counts as too slow and is closed.
     pub send_queue: usize,
-    /// How often an idle connection is pinged; two silent intervals drop it.
+    /// How often each connection is pinged; two silent intervals drop it.
     pub ping_interval: Duration,
     /// Messages per second one client may publish (bursts up to the same number);
     /// past it the connection is closed with 1008. 0 means no limit.
@@ -232,8 +235,8 @@ struct Client {
 
 /// What woke a connection's task.
 enum Wake {
-    /// The outbound queue needs the task: the socket would block, the queue
-    /// overflowed, or a write failed.
+    /// The client's outgoing side needs the task: the socket would block, the
+    /// client fell too far behind, a write failed, or writing it panicked.
     Attention,
     Shutdown,
     /// A blocked socket took everything queued.
@@ -288,6 +291,12 @@ async fn serve(
                     outbound.discard();
                     close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
                     break "slow consumer";
+                }
+                Status::Broken => {
+                    // What panicked is logged where it did.
+                    outbound.discard();
+                    close(&mut ws, outbound, CloseCode::Error, "internal error").await;
+                    break "internal error";
                 }
                 Status::Failed(error) => {
                     tracing::debug!(socket = id, ?error, "WebSocket write failed");
