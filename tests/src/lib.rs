@@ -12,7 +12,8 @@ use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use wisp::load::LoadOptions;
 use wisp::messaging::broker::LocalBroker;
 use wisp::runtime::cache::ModuleCache;
@@ -179,11 +180,85 @@ fn test_options() -> LoadOptions {
 /// with `WISP_TEST_LOG=debug cargo test ...` shows the servers' log.
 fn init_test_process() {
     wisp::allocator::return_freed_memory();
-    if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+    if std::env::var_os("WISP_TEST_LOG").is_some() {
+        install_subscriber();
+    }
+}
+
+/// Whether [`guest_log`] has been asked for: until then nothing is kept.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+/// What guests printed since [`CAPTURING`] was set, as the log writes it.
+static GUEST_LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Installs the process's one tracing subscriber, the first time a test needs it:
+/// many tests share a process, and a global subscriber can be set only once. It
+/// writes the servers' log to the test output when `WISP_TEST_LOG` is set (its
+/// value is the filter), and keeps what guests print (the `guest` target, at info)
+/// for [`guest_log`] once a test has asked for it.
+fn install_subscriber() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let shown = std::env::var("WISP_TEST_LOG").ok().map(|filter| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        let guest = tracing_subscriber::filter::filter_fn(|meta| {
+            CAPTURING.load(Ordering::Relaxed)
+                && meta.target() == "guest"
+                && *meta.level() <= tracing::Level::INFO
+        })
+        .with_max_level_hint(tracing::Level::INFO);
+        let kept = tracing_subscriber::fmt::layer()
+            .with_writer(GuestLog)
+            .with_ansi(false)
+            .with_filter(guest);
+        tracing_subscriber::registry()
+            .with(shown)
+            .with(kept)
+            .try_init()
+            .expect("no other tracing subscriber in a test process");
+    });
+}
+
+/// Starts keeping what guests print into the host's log (the `guest` target) and
+/// returns the handle to read it. One log for the whole process: it holds what
+/// every test's guests printed from the first call on.
+pub fn guest_log() -> GuestLog {
+    CAPTURING.store(true, Ordering::Relaxed);
+    install_subscriber();
+    GuestLog
+}
+
+/// The guests' log kept since [`guest_log`] was first called.
+#[derive(Clone, Copy)]
+pub struct GuestLog;
+
+impl GuestLog {
+    /// Everything kept so far, in the log's text format (each line names its
+    /// function as `function=<name>`).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&GUEST_LOG.lock().expect("guest log")).into_owned()
+    }
+}
+
+impl std::io::Write for GuestLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        GUEST_LOG.lock().expect("guest log").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for GuestLog {
+    type Writer = GuestLog;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
     }
 }
 
