@@ -1,8 +1,8 @@
 //! Several Wisp nodes sharing channels through NATS: real `nats-server` processes
 //! (`tests/run` installs Debian's package), real Wisp nodes, real WebSocket clients.
 //! Each test starts its own NATS servers on free ports. Recovery times are printed
-//! (`cargo test --test cluster -- --nocapture`), never asserted: the machine may be
-//! busy.
+//! (`cargo test -p wisp-e2e --test all cluster:: -- --nocapture`), never asserted:
+//! the machine may be busy.
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;

@@ -138,7 +138,15 @@ fn fuzz_guest() -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // Failures are kept beside this file, in fuzz.proptest-regressions. Named
+    // outright: the default would look for them under tests/proptest-regressions/,
+    // as main.rs makes this folder a crate root to proptest.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::with_cases(300)
+    })]
 
     /// 300 seeds × 200 random host calls: every request gets an answer, none
     /// comes from a host panic, and the server keeps serving.
