@@ -282,6 +282,44 @@ pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// Loads `project` (panicking with the problems if it is invalid), starts its app
+/// on `broker` and serves it on 127.0.0.1:0, on the runtime this runs on: how every
+/// test server starts.
+async fn serve(
+    project: &Path,
+    options: &LoadOptions,
+    broker: Arc<dyn wisp::messaging::broker::Broker>,
+    config: ServerConfig,
+) -> Server {
+    let loaded = match wisp::load::load(project, options) {
+        Ok(loaded) => loaded,
+        Err(error) => panic!("project {} did not load:\n{error}", project.display()),
+    };
+    let app = App::start(loaded, broker, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        wisp::server::run(listener, app, shutdown)
+            .await
+            .expect("server failed");
+    });
+    Server {
+        addr,
+        shutdown: Some(tx),
+        running: Some(running),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        runtime: None,
+    }
+}
+
 /// A response, read whole.
 pub struct Reply {
     pub status: StatusCode,
@@ -322,40 +360,16 @@ impl Server {
             .build()
             .expect("a node runtime");
         let project = project.to_owned();
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The broker's tasks and the server's must run on the node's runtime.
         let started = runtime.spawn(async move {
-            let loaded = match wisp::load::load(&project, &test_options()) {
-                Ok(loaded) => loaded,
-                Err(error) => panic!("project {} did not load:\n{error}", project.display()),
-            };
             let broker = wisp::messaging::nats::NatsBroker::connect(cluster)
                 .await
                 .expect("a valid cluster configuration");
-            let app = App::start(loaded, Arc::new(broker), test_config());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("binding 127.0.0.1:0");
-            let addr = listener
-                .local_addr()
-                .expect("a bound listener has an address");
-            let running = tokio::spawn(async move {
-                let shutdown = async {
-                    let _ = rx.await;
-                };
-                wisp::server::run(listener, app, shutdown)
-                    .await
-                    .expect("server failed");
-            });
-            (addr, running)
+            serve(&project, &test_options(), Arc::new(broker), test_config()).await
         });
-        let (addr, running) = started.await.expect("the node started");
-        Self {
-            addr,
-            shutdown: Some(tx),
-            running: Some(running),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            runtime: Some(runtime),
-        }
+        let mut server = started.await.expect("the node started");
+        server.runtime = Some(runtime);
+        server
     }
 
     /// Ends a node started with [`Server::start_node`] at once: every task and
@@ -370,34 +384,7 @@ impl Server {
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
         init_test_process();
-        let loaded = match wisp::load::load(project, options) {
-            Ok(loaded) => loaded,
-            Err(error) => panic!("project {} did not load:\n{error}", project.display()),
-        };
-        let app = App::start(loaded, Arc::new(LocalBroker::new()), config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let running = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            wisp::server::run(listener, app, shutdown)
-                .await
-                .expect("server failed");
-        });
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self {
-            addr,
-            shutdown: Some(tx),
-            running: Some(running),
-            client,
-            runtime: None,
-        }
+        serve(project, options, Arc::new(LocalBroker::new()), config).await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.
