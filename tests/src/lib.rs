@@ -165,6 +165,35 @@ impl Default for Project {
     }
 }
 
+/// A project with the `pubsub_probe` test guest: channels `probe-out` (where its
+/// pub/sub functions report) and `room/*`, both with the WebSocket bridge, and
+/// `loop`; `POST /publish?channel=` (see [`publish`]); pub/sub functions `relay` on
+/// `room/relay` and `echo_back` on `loop`.
+pub fn probe_project() -> Project {
+    let p = Project::new();
+    p.file(
+        "messaging/probe.yaml",
+        "matcher: probe-out\nwebsocket: true\n",
+    );
+    p.file(
+        "messaging/rooms.yaml",
+        "channel:\n  regex: true\n  match: room/.*\nbridges:\n  websocket:\n    enable: true\n",
+    );
+    p.file("messaging/loop.yaml", "matcher: loop\n");
+    let wasm = test_wasm("pubsub_probe");
+    p.http_function("publish", "POST", "/publish", "publish", &wasm);
+    p.pubsub_function("relay", "relay", "room/relay", false, &wasm);
+    p.pubsub_function("echo_back", "echo_back", "loop", false, &wasm);
+    p
+}
+
+/// Publishes `body` on `channel` through the `POST /publish` of [`probe_project`].
+pub async fn publish(server: &Server, channel: &str, body: &str) -> Reply {
+    server
+        .post(&format!("/publish?channel={channel}"), body.to_owned())
+        .await
+}
+
 /// How the test servers load projects: 64 invocations at once, the shared cache.
 fn test_options() -> LoadOptions {
     LoadOptions {
