@@ -2,6 +2,10 @@
 //! minute (`WISP_SOAK_SECS` to change it). Every normal request must succeed,
 //! every faulty one must get its error within its deadline plus a margin, and the
 //! process's memory must come back to where it started.
+//!
+//! A test binary of its own, not a module of `tests/all`: the memory checks read
+//! the whole process's RSS and the fan-out test compares delivery rates, so no
+//! test of another file may run beside them.
 
 use bytes::Bytes;
 use hyper::Method;

@@ -12,7 +12,8 @@ use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use wisp::load::LoadOptions;
 use wisp::messaging::broker::LocalBroker;
 use wisp::runtime::cache::ModuleCache;
@@ -164,6 +165,35 @@ impl Default for Project {
     }
 }
 
+/// A project with the `pubsub_probe` test guest: channels `probe-out` (where its
+/// pub/sub functions report) and `room/*`, both with the WebSocket bridge, and
+/// `loop`; `POST /publish?channel=` (see [`publish`]); pub/sub functions `relay` on
+/// `room/relay` and `echo_back` on `loop`.
+pub fn probe_project() -> Project {
+    let p = Project::new();
+    p.file(
+        "messaging/probe.yaml",
+        "matcher: probe-out\nwebsocket: true\n",
+    );
+    p.file(
+        "messaging/rooms.yaml",
+        "channel:\n  regex: true\n  match: room/.*\nbridges:\n  websocket:\n    enable: true\n",
+    );
+    p.file("messaging/loop.yaml", "matcher: loop\n");
+    let wasm = test_wasm("pubsub_probe");
+    p.http_function("publish", "POST", "/publish", "publish", &wasm);
+    p.pubsub_function("relay", "relay", "room/relay", false, &wasm);
+    p.pubsub_function("echo_back", "echo_back", "loop", false, &wasm);
+    p
+}
+
+/// Publishes `body` on `channel` through the `POST /publish` of [`probe_project`].
+pub async fn publish(server: &Server, channel: &str, body: &str) -> Reply {
+    server
+        .post(&format!("/publish?channel={channel}"), body.to_owned())
+        .await
+}
+
 /// How the test servers load projects: 64 invocations at once, the shared cache.
 fn test_options() -> LoadOptions {
     LoadOptions {
@@ -179,11 +209,85 @@ fn test_options() -> LoadOptions {
 /// with `WISP_TEST_LOG=debug cargo test ...` shows the servers' log.
 fn init_test_process() {
     wisp::allocator::return_freed_memory();
-    if let Ok(filter) = std::env::var("WISP_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+    if std::env::var_os("WISP_TEST_LOG").is_some() {
+        install_subscriber();
+    }
+}
+
+/// Whether [`guest_log`] has been asked for: until then nothing is kept.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
+/// What guests printed since [`CAPTURING`] was set, as the log writes it.
+static GUEST_LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Installs the process's one tracing subscriber, the first time a test needs it:
+/// many tests share a process, and a global subscriber can be set only once. It
+/// writes the servers' log to the test output when `WISP_TEST_LOG` is set (its
+/// value is the filter), and keeps what guests print (the `guest` target, at info)
+/// for [`guest_log`] once a test has asked for it.
+fn install_subscriber() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let shown = std::env::var("WISP_TEST_LOG").ok().map(|filter| {
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        let guest = tracing_subscriber::filter::filter_fn(|meta| {
+            CAPTURING.load(Ordering::Relaxed)
+                && meta.target() == "guest"
+                && *meta.level() <= tracing::Level::INFO
+        })
+        .with_max_level_hint(tracing::Level::INFO);
+        let kept = tracing_subscriber::fmt::layer()
+            .with_writer(GuestLog)
+            .with_ansi(false)
+            .with_filter(guest);
+        tracing_subscriber::registry()
+            .with(shown)
+            .with(kept)
+            .try_init()
+            .expect("no other tracing subscriber in a test process");
+    });
+}
+
+/// Starts keeping what guests print into the host's log (the `guest` target) and
+/// returns the handle to read it. One log for the whole process: it holds what
+/// every test's guests printed from the first call on.
+pub fn guest_log() -> GuestLog {
+    CAPTURING.store(true, Ordering::Relaxed);
+    install_subscriber();
+    GuestLog
+}
+
+/// The guests' log kept since [`guest_log`] was first called.
+#[derive(Clone, Copy)]
+pub struct GuestLog;
+
+impl GuestLog {
+    /// Everything kept so far, in the log's text format (each line names its
+    /// function as `function=<name>`).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&GUEST_LOG.lock().expect("guest log")).into_owned()
+    }
+}
+
+impl std::io::Write for GuestLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        GUEST_LOG.lock().expect("guest log").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for GuestLog {
+    type Writer = GuestLog;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
     }
 }
 
@@ -205,6 +309,44 @@ pub struct Server {
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     /// A cluster node's own runtime, so that the node can die at once ([`Server::kill`]).
     runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Loads `project` (panicking with the problems if it is invalid), starts its app
+/// on `broker` and serves it on 127.0.0.1:0, on the runtime this runs on: how every
+/// test server starts.
+async fn serve(
+    project: &Path,
+    options: &LoadOptions,
+    broker: Arc<dyn wisp::messaging::broker::Broker>,
+    config: ServerConfig,
+) -> Server {
+    let loaded = match wisp::load::load(project, options) {
+        Ok(loaded) => loaded,
+        Err(error) => panic!("project {} did not load:\n{error}", project.display()),
+    };
+    let app = App::start(loaded, broker, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let running = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        wisp::server::run(listener, app, shutdown)
+            .await
+            .expect("server failed");
+    });
+    Server {
+        addr,
+        shutdown: Some(tx),
+        running: Some(running),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        runtime: None,
+    }
 }
 
 /// A response, read whole.
@@ -247,40 +389,16 @@ impl Server {
             .build()
             .expect("a node runtime");
         let project = project.to_owned();
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The broker's tasks and the server's must run on the node's runtime.
         let started = runtime.spawn(async move {
-            let loaded = match wisp::load::load(&project, &test_options()) {
-                Ok(loaded) => loaded,
-                Err(error) => panic!("project {} did not load:\n{error}", project.display()),
-            };
             let broker = wisp::messaging::nats::NatsBroker::connect(cluster)
                 .await
                 .expect("a valid cluster configuration");
-            let app = App::start(loaded, Arc::new(broker), test_config());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("binding 127.0.0.1:0");
-            let addr = listener
-                .local_addr()
-                .expect("a bound listener has an address");
-            let running = tokio::spawn(async move {
-                let shutdown = async {
-                    let _ = rx.await;
-                };
-                wisp::server::run(listener, app, shutdown)
-                    .await
-                    .expect("server failed");
-            });
-            (addr, running)
+            serve(&project, &test_options(), Arc::new(broker), test_config()).await
         });
-        let (addr, running) = started.await.expect("the node started");
-        Self {
-            addr,
-            shutdown: Some(tx),
-            running: Some(running),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            runtime: Some(runtime),
-        }
+        let mut server = started.await.expect("the node started");
+        server.runtime = Some(runtime);
+        server
     }
 
     /// Ends a node started with [`Server::start_node`] at once: every task and
@@ -295,34 +413,7 @@ impl Server {
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
         init_test_process();
-        let loaded = match wisp::load::load(project, options) {
-            Ok(loaded) => loaded,
-            Err(error) => panic!("project {} did not load:\n{error}", project.display()),
-        };
-        let app = App::start(loaded, Arc::new(LocalBroker::new()), config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let running = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            wisp::server::run(listener, app, shutdown)
-                .await
-                .expect("server failed");
-        });
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self {
-            addr,
-            shutdown: Some(tx),
-            running: Some(running),
-            client,
-            runtime: None,
-        }
+        serve(project, options, Arc::new(LocalBroker::new()), config).await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.

@@ -1,8 +1,8 @@
 //! Several Wisp nodes sharing channels through NATS: real `nats-server` processes
 //! (`tests/run` installs Debian's package), real Wisp nodes, real WebSocket clients.
 //! Each test starts its own NATS servers on free ports. Recovery times are printed
-//! (`cargo test --test cluster -- --nocapture`), never asserted: the machine may be
-//! busy.
+//! (`cargo test -p wisp-e2e --test all cluster:: -- --nocapture`), never asserted:
+//! the machine may be busy.
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -10,67 +10,25 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use wisp::messaging::nats::{NatsConfig, QueueLimits};
 use wisp_e2e::nats::{free_port, NatsServer};
-use wisp_e2e::{next_text, test_wasm, ws_path, Project, Server, WsClient};
+use wisp_e2e::{next_text, publish, test_wasm, ws_path, Project, Server, WsClient};
 
 /// How long to wait for a message that must come (generous: the machine is shared).
 const WAIT: Duration = Duration::from_secs(15);
 /// How long to listen for a message that must not come.
 const QUIET: Duration = Duration::from_millis(500);
 
-/// The probe guest with: `probe-out` (where pub/sub functions report), `room/*`,
-/// a `local: true` channel `here`, and `loop`; `POST /publish?channel=`; `relay`
-/// on `room/relay`, `relay_lt` on `room/lt` with a `local: true` trigger,
-/// `relay_here` on `here`, and `echo_back` on `loop`.
+/// The probe project ([`wisp_e2e::probe_project`]) with a `local: true` channel
+/// `here`, `relay_lt` on `room/lt` with a `local: true` trigger, and `relay_here`
+/// on `here`.
 fn cluster_project() -> Project {
-    let p = Project::new();
-    p.file(
-        "messaging/probe.yaml",
-        "matcher: probe-out\nwebsocket: true\n",
-    );
-    p.file(
-        "messaging/rooms.yaml",
-        "channel:\n  regex: true\n  match: room/.*\nbridges:\n  websocket:\n    enable: true\n",
-    );
+    let p = wisp_e2e::probe_project();
     p.file(
         "messaging/here.yaml",
         "local: true\nmatcher: here\nwebsocket: true\n",
     );
-    p.file("messaging/loop.yaml", "matcher: loop\n");
-    p.http_function(
-        "publish",
-        "POST",
-        "/publish",
-        "publish",
-        &test_wasm("pubsub_probe"),
-    );
-    p.pubsub_function(
-        "relay",
-        "relay",
-        "room/relay",
-        false,
-        &test_wasm("pubsub_probe"),
-    );
-    p.pubsub_function(
-        "relay_lt",
-        "relay",
-        "room/lt",
-        true,
-        &test_wasm("pubsub_probe"),
-    );
-    p.pubsub_function(
-        "relay_here",
-        "relay",
-        "here",
-        false,
-        &test_wasm("pubsub_probe"),
-    );
-    p.pubsub_function(
-        "echo_back",
-        "echo_back",
-        "loop",
-        false,
-        &test_wasm("pubsub_probe"),
-    );
+    let wasm = test_wasm("pubsub_probe");
+    p.pubsub_function("relay_lt", "relay", "room/lt", true, &wasm);
+    p.pubsub_function("relay_here", "relay", "here", false, &wasm);
     p
 }
 
@@ -97,12 +55,6 @@ async fn node_with_queue(
 fn subject(channel: &str) -> String {
     let hash = wisp::messaging::hash::project_hash("test-project", None);
     wisp::messaging::nats::subject(&format!("{hash}/{channel}"))
-}
-
-async fn publish(server: &Server, channel: &str, body: &str) -> wisp_e2e::Reply {
-    server
-        .post(&format!("/publish?channel={channel}"), body.to_owned())
-        .await
 }
 
 async fn publish_ok(server: &Server, channel: &str, body: &str) {

@@ -37,11 +37,13 @@ async fn taubyte_sdk_guest_subscribes_publishes_and_reads_pubsub_events() {
         "channel:\n  regex: true\n  match: \".*\"\nbridges:\n  websocket:\n    enable: true\n",
     );
     p.http_function("compat_http", "GET", "/pubsub", "compat_pubsub_http", &wasm);
-    p.file(
-        "functions/compat_event.yaml",
-        "source: .\ntrigger:\n  type: pubsub\n  channel: taubyte/news\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: compat_pubsub_event\n",
+    p.pubsub_function(
+        "compat_event",
+        "compat_pubsub_event",
+        "taubyte/news",
+        false,
+        &wasm,
     );
-    p.artifact("compat_event", &wasm);
     let server = Server::start(p.path()).await;
 
     let mut probe = server.ws(&ws_path("probe-out")).await;

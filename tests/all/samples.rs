@@ -190,37 +190,9 @@ async fn the_chat_page_is_served_at_the_root() {
     );
 }
 
-/// Log output captured in memory, for checking what guests print.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn handle_pubsub_event_prints_what_it_got_into_the_host_log() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_env_filter("guest=info")
-        .finish();
-    // The only test in this binary that installs a subscriber.
-    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+    let logs = wisp_e2e::guest_log();
 
     let server = sample_server().await;
     for body in [
@@ -237,7 +209,7 @@ async fn handle_pubsub_event_prints_what_it_got_into_the_host_log() {
     ];
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let text = String::from_utf8_lossy(&logs.0.lock().expect("log buffer")).into_owned();
+        let text = logs.text();
         if expected.iter().all(|e| text.contains(e)) {
             assert!(text.contains("function=handle_pubsub_event"), "{text}");
             break;

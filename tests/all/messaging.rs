@@ -6,52 +6,25 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use wisp_e2e::{next_text, test_wasm, ws_path, Project, Server, WsClient};
+use wisp_e2e::{next_text, publish, test_wasm, ws_path, Project, Server, WsClient};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long to listen for a message that must not come.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// A project with the probe guest and messaging resources of every style.
+/// The probe project ([`wisp_e2e::probe_project`]) with messaging resources of
+/// every style, and the probe guest's other HTTP exports.
 fn probe_project() -> Project {
-    let p = Project::new();
-    p.file(
-        "messaging/probe.yaml",
-        "matcher: probe-out\nwebsocket: true\n",
-    );
-    p.file(
-        "messaging/rooms.yaml",
-        "channel:\n  regex: true\n  match: room/.*\nbridges:\n  websocket:\n    enable: true\n",
-    );
+    let p = wisp_e2e::probe_project();
     p.file(
         "messaging/notify.yaml",
         "matcher: /notifications/*\nwebsocket: true\n",
     );
     p.file("messaging/quiet.yaml", "matcher: no-ws\nwebsocket: false\n");
-    p.file("messaging/loop.yaml", "matcher: loop\n");
     let wasm = test_wasm("pubsub_probe");
-    for (name, method) in [
-        ("publish", "POST"),
-        ("subscribe", "GET"),
-        ("wsurl", "GET"),
-        ("dual", "GET"),
-    ] {
+    for (name, method) in [("subscribe", "GET"), ("wsurl", "GET"), ("dual", "GET")] {
         p.http_function(name, method, &format!("/{name}"), name, &wasm);
     }
-    p.pubsub_function(
-        "relay",
-        "relay",
-        "room/relay",
-        false,
-        &test_wasm("pubsub_probe"),
-    );
-    p.pubsub_function(
-        "echo_back",
-        "echo_back",
-        "loop",
-        false,
-        &test_wasm("pubsub_probe"),
-    );
     p
 }
 
@@ -59,12 +32,6 @@ async fn probe_server() -> (Project, Server) {
     let p = probe_project();
     let server = Server::start(p.path()).await;
     (p, server)
-}
-
-async fn publish(server: &Server, channel: &str, body: &str) -> wisp_e2e::Reply {
-    server
-        .post(&format!("/publish?channel={channel}"), body.to_owned())
-        .await
 }
 
 #[tokio::test]
