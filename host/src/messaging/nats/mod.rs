@@ -7,10 +7,12 @@
 //!
 //! # Delivery
 //! - **Publish** stays synchronous and never waits on NATS: the message goes at once
-//!   to this node's subscribers (an inner [`LocalBroker`]), then into a bounded
-//!   outbound queue that one task drains into NATS. A full queue refuses the publish
-//!   for the cluster ([`PublishError::ClusterBacklog`], errno 21 for a guest); this
-//!   node's subscribers already have it.
+//!   to this node's WebSocket clients and `local: true` functions (inner
+//!   [`LocalBroker`]s), then into a bounded outbound queue that one task drains into
+//!   NATS. A full queue refuses the publish for the cluster
+//!   ([`PublishError::ClusterBacklog`], errno 21 for a guest): this node's clients
+//!   and `local: true` functions already have it; no other node and no function
+//!   subscribed cluster-wide (this node's included) gets it.
 //! - **WebSocket clients**: per topic with a client on this node, one plain NATS
 //!   subscription feeds this node's clients. A message whose origin header names
 //!   this node is skipped there (its clients got it when it was published).

@@ -66,7 +66,8 @@ pub fn default_node_id() -> String {
     format!("{host}-{}-{random:04x}", std::process::id())
 }
 
-/// `url` with any password replaced, for logs.
+/// `url` with its credentials (`user:password@` or `token@`) replaced by `***`,
+/// for logs.
 pub fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
