@@ -70,11 +70,14 @@ pub enum PublishError {
     #[error("the broker is unavailable: {0}")]
     Unavailable(String),
     /// The cluster link is down or slow and its outbound queue is full. The message
-    /// was delivered on this node, but not to the others.
+    /// reached this node's WebSocket clients and `local: true` functions, but no
+    /// other node and no function subscribed cluster-wide (not even on this node:
+    /// those take their messages from the cluster).
     #[error("delivered on this node only: the cluster queue is full ({0})")]
     ClusterBacklog(String),
-    /// The message is larger than the cluster's transport takes. The message was
-    /// delivered on this node, but not to the others.
+    /// The message is larger than the cluster's transport takes. As with
+    /// [`ClusterBacklog`](Self::ClusterBacklog), it reached this node's WebSocket
+    /// clients and `local: true` functions only.
     #[error("delivered on this node only: {size} bytes is over the cluster's {limit}-byte message limit")]
     ClusterTooLarge { size: usize, limit: usize },
 }
@@ -126,7 +129,8 @@ impl LocalBroker {
         topics.get(topic).cloned()
     }
 
-    /// How many subscribers `topic` has (for health and tests).
+    /// How many subscribers `topic` has. Only this module's tests ask; the health
+    /// endpoint reports the cluster link ([`Broker::cluster_link`]), not counts.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.subscribers(topic).map_or(0, |s| s.len())
     }

@@ -14,7 +14,8 @@ pub(super) const ORIGIN: HeaderName = HeaderName::from_static("Wisp-Origin");
 /// [`MAX_NODE_ID`](super::MAX_NODE_ID) bytes.
 pub(super) const HEADER_ROOM: usize = 128;
 
-/// Escapes `name` to one NATS subject token of `A-Z a-z 0-9 - _` (see the module docs).
+/// Escapes `name` to one NATS subject token of `A-Z a-z 0-9 - _` (see the parent
+/// module's docs).
 pub fn escape(name: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for byte in name.bytes() {

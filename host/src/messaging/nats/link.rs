@@ -1,73 +1,20 @@
-//! The cluster broker: Wisp nodes share channels through NATS.
-//!
-//! `wisp serve --cluster nats://HOST:PORT[,...]` puts a [`NatsBroker`] behind the
-//! [`Broker`] seam; without `--cluster` none of this runs. Every node connects to
-//! NATS with the official client (async-nats), which reconnects on its own and
-//! re-subscribes everything it had.
-//!
-//! # Delivery
-//! - **Publish** stays synchronous and never waits on NATS: the message goes at once
-//!   to this node's subscribers (an inner [`LocalBroker`]), then into a bounded
-//!   outbound queue that one task drains into NATS. A full queue refuses the publish
-//!   for the cluster ([`PublishError::ClusterBacklog`], errno 21 for a guest); this
-//!   node's subscribers already have it.
-//! - **WebSocket clients**: per topic with a client on this node, one plain NATS
-//!   subscription feeds this node's clients. A message whose origin header names
-//!   this node is skipped there (its clients got it when it was published).
-//! - **Pub/sub functions** are not fed by local publishes: each (function, topic)
-//!   has a NATS *queue* subscription in group `wisp.<hash>.<function>`, so that one
-//!   node of the cluster, not every node, runs the function for each message. The
-//!   origin function travels in a header, so a function still never receives its
-//!   own publishes (function indices agree across nodes running one project).
-//! - **`local: true`** ([`Reach::Node`]): a channel so marked never goes to NATS (its
-//!   clients and functions get this node's messages); a trigger so marked keeps its
-//!   function on this node's messages only.
-//!
-//! # Subjects
-//! A topic `<hash>/<channel>` is NATS subject `wisp.<hash>.<channel>`, each part
-//! escaped to one NATS token ([`escape`]): bytes `A-Z a-z 0-9 -` stand as they are,
-//! every other byte (`_` itself included) becomes `_` and two lower-case hex digits.
-//! So `/chat/room` is `_2fchat_2froom`: no `.`, `*`, `>`, space or non-ASCII byte
-//! ever reaches a subject, a name cannot widen a subscription, and two names never
-//! share a subject (the escape is reversible). A 1 KiB channel name (the limit)
-//! escapes to at most 3 KiB, inside NATS's 4 KiB protocol line.
-//!
-//! # Headers
-//! One header, `Wisp-Origin: <kind> <function> <node>`: kind `t` (text) or `b`
-//! (binary), the publishing function's index or `-`, the publishing node's id. A
-//! message without it (published by another NATS client on a `wisp.` subject) is
-//! delivered as from outside Wisp: text when it is UTF-8, else binary.
-//!
-//! The wire format (subjects, queue groups, the header) lives in `nats/wire.rs`.
-//!
-//! # Faults
-//! While NATS is unreachable, publishes wait in the outbound queue, up to
-//! [`QueueLimits`] (10,000 messages or 64 MiB by default), then are refused for the
-//! cluster. The queue drains, in order, once the link is back. NATS core delivery is
-//! at most once: messages in the socket's buffers when a connection dies are lost,
-//! and so are messages published while a subscriber's node is cut off.
+//! The node's connection to NATS: connecting (credentials, pings, reconnect
+//! backoff, link events in the log), the bounded outbound queue and the task that
+//! drains it into NATS, and the subscription tasks that feed messages from NATS
+//! to this node's sinks.
 
-use super::broker::{Broker, ClusterLink, LocalBroker, PublishError, Reach, Sink, SinkId};
-use super::Message;
+use super::settings::{check_node_id, redact, NatsConfig, QueueLimits};
+use super::wire::{channel_of, queue_group, subject, Origin, HEADER_ROOM};
+use crate::messaging::broker::{ClusterLink, LocalBroker, PublishError, Sink, SinkId};
+use crate::messaging::Message;
 use async_nats::connection::State;
 use async_nats::{Client, ConnectOptions, ServerAddr, Subject};
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use wire::{channel_of, queue_group, Origin, HEADER_ROOM};
-
-pub use wire::{escape, subject};
-
-mod wire;
-
-/// The longest node id accepted; ids travel in every message's header.
-pub const MAX_NODE_ID: usize = 64;
 
 /// How often the client pings the server; two unanswered pings count as a lost
 /// link. The client's default (60 s) would leave a silently dead link up for
@@ -80,67 +27,6 @@ const LINK_POLL: Duration = Duration::from_millis(50);
 
 /// How often a shutting-down node checks whether its cluster queue is empty.
 const SETTLE_POLL: Duration = Duration::from_millis(5);
-
-/// How much the outbound queue holds while NATS is unreachable or slow.
-#[derive(Clone, Copy, Debug)]
-pub struct QueueLimits {
-    /// Messages waiting to go to NATS.
-    pub messages: usize,
-    /// Payload bytes waiting to go to NATS.
-    pub bytes: usize,
-}
-
-impl Default for QueueLimits {
-    fn default() -> Self {
-        Self {
-            // A few seconds of a busy node's traffic: rides out a NATS restart or a
-            // failover without holding more than a bounded amount of memory.
-            messages: 10_000,
-            bytes: 64 << 20,
-        }
-    }
-}
-
-/// How a node joins the cluster.
-#[derive(Clone, Debug)]
-pub struct NatsConfig {
-    /// NATS server URLs (`nats://host:port`); the client also learns the other
-    /// servers of a NATS cluster from the one it reaches.
-    pub servers: Vec<String>,
-    /// This node's id, carried in every message's header (see [`check_node_id`]).
-    pub node_id: String,
-    pub queue: QueueLimits,
-}
-
-/// A node id: 1 to [`MAX_NODE_ID`] bytes of `A-Z a-z 0-9 . _ -`.
-pub fn check_node_id(id: &str) -> Result<(), String> {
-    let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-    if id.is_empty() || id.len() > MAX_NODE_ID || !id.bytes().all(valid) {
-        return Err(format!(
-            "node id `{id}` must be 1 to {MAX_NODE_ID} characters of A-Z, a-z, 0-9, `.`, `_` or `-`"
-        ));
-    }
-    Ok(())
-}
-
-/// A node id for a node not given one: host name, process id and a random part,
-/// so that two nodes on one host (or two runs of one node) differ.
-pub fn default_node_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host: String = host
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(40)
-        .collect();
-    let host = if host.is_empty() { "wisp".into() } else { host };
-    // RandomState is seeded from the OS: enough to tell two runs apart.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish() as u16;
-    format!("{host}-{}-{random:04x}", std::process::id())
-}
 
 /// One message on its way to NATS.
 struct Outgoing {
@@ -171,31 +57,19 @@ impl OutboundState {
     }
 }
 
-/// A [`Broker`] for one node of a cluster (see the module docs).
-pub struct NatsBroker {
+/// A node's link to NATS: the client, and the queue in front of it.
+pub(super) struct Link {
     node: Arc<str>,
     client: Client,
-    /// This node's WebSocket clients: fed by local publishes and from NATS.
-    sockets: Arc<LocalBroker>,
-    /// Function subscriptions that take only this node's messages (`local: true`).
-    node_functions: LocalBroker,
-    /// The NATS subscriptions, each a task: socket topics, cluster functions.
-    links: Mutex<Links>,
     outbound: mpsc::UnboundedSender<Outgoing>,
     state: Arc<OutboundState>,
 }
 
-#[derive(Default)]
-struct Links {
-    sockets: HashMap<String, AbortHandle>,
-    functions: HashMap<(String, SinkId), AbortHandle>,
-}
-
-impl NatsBroker {
+impl Link {
     /// Starts connecting to `config.servers` and returns at once: the client keeps
     /// trying in the background (publishes queue meanwhile). Fails only on bad
     /// settings. Must run inside the tokio runtime.
-    pub async fn connect(config: NatsConfig) -> anyhow::Result<Self> {
+    pub(super) async fn connect(config: NatsConfig) -> anyhow::Result<Self> {
         check_node_id(&config.node_id).map_err(anyhow::Error::msg)?;
         let servers = config
             .servers
@@ -246,21 +120,13 @@ impl NatsBroker {
         Ok(Self {
             node,
             client,
-            sockets: Arc::default(),
-            node_functions: LocalBroker::new(),
-            links: Mutex::default(),
             outbound,
             state,
         })
     }
 
-    /// This node's id.
-    pub fn node_id(&self) -> &str {
-        &self.node
-    }
-
     /// Queues `message` for NATS, or says why not.
-    fn send(&self, topic: &str, message: Arc<Message>) -> Result<(), PublishError> {
+    pub(super) fn send(&self, topic: &str, message: Arc<Message>) -> Result<(), PublishError> {
         let state = &self.state;
         let size = message.payload.len();
         let max_payload = state.max_payload.load(Ordering::Relaxed);
@@ -304,125 +170,63 @@ impl NatsBroker {
         Ok(())
     }
 
-    fn lock_links(&self) -> std::sync::MutexGuard<'_, Links> {
-        // A poisoned lock only means a panic elsewhere; the maps are intact.
-        self.links.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Broker for NatsBroker {
-    fn publish(
-        &self,
-        topic: &str,
-        message: Arc<Message>,
-        reach: Reach,
-    ) -> Result<(), PublishError> {
-        self.sockets.deliver(topic, &message);
-        self.node_functions.deliver(topic, &message);
-        match reach {
-            Reach::Node => Ok(()),
-            Reach::Cluster => self.send(topic, message),
-        }
-    }
-
-    fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>, reach: Reach) {
-        let id = sink.id();
-        match (id, reach) {
-            (SinkId::Function(_), Reach::Node) => {
-                self.node_functions.add(topic, sink);
-            }
-            (SinkId::Socket(_), Reach::Node) => {
-                self.sockets.add(topic, sink);
-            }
-            (SinkId::Socket(_), Reach::Cluster) => {
-                let mut links = self.lock_links();
-                self.sockets.add(topic, sink);
-                if !links.sockets.contains_key(topic) {
-                    let task = tokio::spawn(feed_sockets(
-                        self.client.clone(),
-                        topic.to_owned(),
-                        self.node.clone(),
-                        self.sockets.clone(),
-                    ));
-                    links.sockets.insert(topic.to_owned(), task.abort_handle());
-                }
-            }
-            (SinkId::Function(_), Reach::Cluster) => {
-                let mut links = self.lock_links();
-                if let Entry::Vacant(entry) = links.functions.entry((topic.to_owned(), id)) {
-                    let group = queue_group(topic, sink.name().unwrap_or("function"));
-                    let task = tokio::spawn(feed_function(
-                        self.client.clone(),
-                        topic.to_owned(),
-                        group,
-                        sink,
-                    ));
-                    entry.insert(task.abort_handle());
-                }
-            }
-        }
-    }
-
-    fn unsubscribe(&self, topic: &str, id: SinkId) {
-        match id {
-            SinkId::Socket(_) => {
-                let mut links = self.lock_links();
-                if self.sockets.remove(topic, id) == Some(0) {
-                    // Dropping the NATS subscriber unsubscribes it.
-                    if let Some(task) = links.sockets.remove(topic) {
-                        task.abort();
-                    }
-                }
-            }
-            SinkId::Function(_) => {
-                self.node_functions.remove(topic, id);
-                if let Some(task) = self.lock_links().functions.remove(&(topic.to_owned(), id)) {
-                    task.abort();
-                }
-            }
-        }
-    }
-
-    fn cluster_link(&self) -> ClusterLink {
+    /// Whether the client is connected to a NATS server now.
+    pub(super) fn state(&self) -> ClusterLink {
         match self.client.connection_state() {
             State::Connected => ClusterLink::Connected,
             State::Pending | State::Disconnected => ClusterLink::Disconnected,
         }
     }
 
-    fn settle(&self, within: Duration) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + within;
-            let queued = || self.state.messages.load(Ordering::Relaxed);
-            while queued() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(SETTLE_POLL).await;
-            }
-            if queued() > 0 {
-                tracing::warn!(node = %self.node, messages = queued(),
-                    "shutting down with messages not yet sent to the other nodes (is NATS reachable?)");
-                return;
-            }
-            // async-nats buffers what it writes: push it out to the server. Without a
-            // link there is nothing to push it to, and nothing of ours is waiting.
-            if self.cluster_link() != ClusterLink::Connected {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, self.client.flush())
-                .await
-                .is_err()
-            {
-                tracing::warn!(node = %self.node, "shutting down before NATS took the last messages");
-            }
-        })
-    }
-}
-
-impl Drop for NatsBroker {
-    fn drop(&mut self) {
-        let links = self.lock_links();
-        for task in links.sockets.values().chain(links.functions.values()) {
-            task.abort();
+    /// Waits, up to `within`, until the outbound queue is empty and the client has
+    /// written what it buffered to the server; logs what is left behind.
+    pub(super) async fn settle(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let queued = || self.state.messages.load(Ordering::Relaxed);
+        while queued() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(SETTLE_POLL).await;
         }
+        if queued() > 0 {
+            tracing::warn!(node = %self.node, messages = queued(),
+                "shutting down with messages not yet sent to the other nodes (is NATS reachable?)");
+            return;
+        }
+        // async-nats buffers what it writes: push it out to the server. Without a
+        // link there is nothing to push it to, and nothing of ours is waiting.
+        if self.state() != ClusterLink::Connected {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, self.client.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(node = %self.node, "shutting down before NATS took the last messages");
+        }
+    }
+
+    /// Subscribes to `topic` on NATS for this node's WebSocket clients in
+    /// `sockets`; aborting the returned task unsubscribes.
+    pub(super) fn feed_sockets(&self, topic: &str, sockets: Arc<LocalBroker>) -> AbortHandle {
+        let task = tokio::spawn(feed_sockets(
+            self.client.clone(),
+            topic.to_owned(),
+            self.node.clone(),
+            sockets,
+        ));
+        task.abort_handle()
+    }
+
+    /// Joins `sink`'s NATS queue group for `topic` (see [`queue_group`]); aborting
+    /// the returned task leaves it.
+    pub(super) fn feed_function(&self, topic: &str, sink: Arc<dyn Sink>) -> AbortHandle {
+        let group = queue_group(topic, sink.name().unwrap_or("function"));
+        let task = tokio::spawn(feed_function(
+            self.client.clone(),
+            topic.to_owned(),
+            group,
+            sink,
+        ));
+        task.abort_handle()
     }
 }
 
@@ -557,29 +361,9 @@ fn log_event(node: &str, quiet: &AtomicBool, event: async_nats::Event) {
     }
 }
 
-/// `url` with any password replaced, for logs.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_ids_are_checked() {
-        assert!(check_node_id("node-1.example_2").is_ok());
-        assert!(check_node_id(&default_node_id()).is_ok());
-        for bad in ["", "a b", "a/b", "ü", &"x".repeat(MAX_NODE_ID + 1)] {
-            assert!(check_node_id(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn reconnect_backoff_grows_to_a_cap() {
@@ -592,7 +376,5 @@ mod tests {
             let delay = reconnect_delay(attempts, 1);
             assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_millis(2500));
         }
-        assert_eq!(redact("nats://u:p@h:4222"), "nats://***@h:4222");
-        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
     }
 }
