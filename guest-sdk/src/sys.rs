@@ -48,7 +48,16 @@ macro_rules! host_calls {
                 $( EVENT_NOT_FOUND as $ret )?
             }
         )*
-    )*};
+    )*
+
+        /// Takes the address of every raw import, so that a module calling this imports them
+        /// all: the host's tests load such a module to check that it links every import the
+        /// SDK declares. Calls nothing.
+        pub fn every_import() -> usize {
+            let all: &[usize] = &[$($( $name as *const () as usize, )*)*];
+            all.iter().fold(0, |acc, f| acc ^ core::hint::black_box(*f))
+        }
+    };
 }
 
 wisp_abi::with_imports!(host_calls);

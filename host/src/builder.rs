@@ -139,28 +139,35 @@ pub fn build_crate(dir: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
 
 /// Adds `target` with rustup if the active toolchain lacks it.
 pub fn ensure_target(target: &str) -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
-    let Ok(installed) = installed else {
+    match installed(target) {
         // No rustup: the toolchain was installed another way; let cargo report it.
-        return Ok(());
-    };
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == target)
-    {
-        return Ok(());
+        None | Some(true) => return Ok(()),
+        Some(false) => {}
     }
     eprintln!("wisp: adding the {target} target (rustup target add {target})");
     let status = Command::new("rustup")
         .args(["target", "add", target])
         .status()
         .context("running rustup")?;
-    if !status.success() {
+    // Another build may have added it at the same moment, and rustup then fails on
+    // its own lock: what counts is whether the target is there now.
+    if !status.success() && installed(target) != Some(true) {
         bail!("`rustup target add {target}` failed; install the target and try again");
     }
     Ok(())
+}
+
+/// Whether rustup has `target` installed, or `None` without rustup.
+fn installed(target: &str) -> Option<bool> {
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .any(|l| l.trim() == target),
+    )
 }
 
 #[cfg(test)]

@@ -81,6 +81,47 @@ impl Drop for Server {
     }
 }
 
+/// The sample project, built once for the tests that serve or check it: builds running
+/// at once would copy the same artifacts over each other while another test reads them.
+fn built_sample() -> &'static str {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let config = repo()
+            .join("config")
+            .to_str()
+            .expect("utf-8 path")
+            .to_owned();
+        let build = wisp(&["build", &config]);
+        assert!(build.status.success(), "{}", text(&build.stderr));
+        config
+    })
+}
+
+/// Without `--cluster`, log lines say nothing of a cluster: a subscription's reach
+/// (node or cluster) means something only in one.
+#[test]
+fn a_single_node_logs_no_cluster_reach() {
+    let mut child = command(&["serve", built_sample(), "--listen", "127.0.0.1:0"])
+        .env("WISP_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting wisp serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("http://") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("reading the banner") > 0);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().expect("wisp serve exits");
+    let log = text(&output.stderr);
+    assert!(log.contains("function subscribed"), "{log}");
+    assert!(!log.contains("reach"), "{log}");
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -166,10 +207,7 @@ fn check_reports_a_missing_project_folder() {
 
 #[test]
 fn build_then_check_the_sample_project() {
-    let config = repo().join("config");
-    let config = config.to_str().expect("utf-8 path");
-    let build = wisp(&["build", config]);
-    assert!(build.status.success(), "{}", text(&build.stderr));
+    let config = built_sample();
     let check = wisp(&["check", config]);
     assert!(check.status.success(), "{}", text(&check.stderr));
     let functions = std::fs::read_dir(repo().join("config/functions"))
@@ -185,9 +223,7 @@ fn build_then_check_the_sample_project() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly_with_exit_code_0() {
-    let config = repo().join("config");
-    let config = config.to_str().expect("utf-8 path");
-    assert!(wisp(&["build", config]).status.success());
+    let config = built_sample();
     let mut server = Server::start(&["serve", config, "--listen", "127.0.0.1:0"], &[], "");
     // It serves: one raw HTTP request.
     let answer = server.get("/ping");

@@ -12,6 +12,7 @@
 //!
 //! One area: `cargo test -p wisp-e2e --test all cluster::`.
 
+mod abi;
 mod browser;
 mod cluster;
 mod compat;

@@ -11,8 +11,11 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ALLOW, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
+use std::any::Any;
 use std::convert::Infallible;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -83,7 +86,7 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
         return too_large(limit);
     }
     let (parts, body) = req.into_parts();
-    let (flush_tx, mut flush_rx) = oneshot::channel();
+    let (flush_tx, flush_rx) = oneshot::channel();
     let event = HttpEvent::new(
         parts,
         body.map_err(Into::into).boxed_unsync(),
@@ -91,16 +94,17 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
         flush_tx,
     );
 
+    let name = app.hub.deployment().functions[index].name.clone();
+    let function = name.clone();
     let run = async move {
         let deployment = app.hub.deployment();
-        let name = deployment.functions[index].name.clone();
         match deployment
             .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => {
                 if http.body.too_large {
-                    tracing::warn!(function = %name, limit, "request body over the limit");
+                    tracing::warn!(%function, limit, "request body over the limit");
                     return Some(too_large(limit));
                 }
                 http.response.finish().await
@@ -111,21 +115,50 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
                 "internal error\n".into(),
             )),
             Err(error) => {
-                tracing::error!(function = %name, %error, "function failed");
-                Some(failure(&name, &error))
+                tracing::error!(%function, %error, "function failed");
+                Some(failure(&function, &error))
             }
         }
     };
-    // A host bug must cost one request, not the connection: a panic is a 500.
-    let mut run = Box::pin(AssertUnwindSafe(run).catch_unwind());
+    let response = respond(name, run, flush_rx).await;
+    // Let the other connections' ready requests run before this response is written,
+    // so that under load responses leave in bursts: a client woken by one response
+    // finds the next ones already there, instead of going back to sleep and being
+    // woken again for each (on loopback the writer pays for every wake-up). With
+    // nothing else ready this returns at once.
+    yield_to_queued().await;
+    response
+}
 
+/// Host panics in invocations (a Wisp bug, never a guest's fault), since start.
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many invocations have panicked in the host since the process started.
+pub fn invocation_panics() -> u64 {
+    PANICS.load(Ordering::Relaxed)
+}
+
+/// Runs the invocation `run` of function `name` to its response, or to the head it
+/// flushed (`flush_rx`). A host bug must cost one request, not the connection: a panic
+/// is logged and counted on either path, and answers 500 where the head is not out yet.
+async fn respond(
+    name: Arc<str>,
+    run: impl Future<Output = Option<Response<ResponseBody>>> + Send + 'static,
+    mut flush_rx: oneshot::Receiver<Response<ResponseBody>>,
+) -> Response<ResponseBody> {
+    let mut run = Box::pin(AssertUnwindSafe(run).catch_unwind());
     // The invocation runs right here, in the connection's task. Only if the guest
     // flushes does it move to a task of its own, so the head can go out while the
     // guest keeps writing.
-    let response = tokio::select! {
+    tokio::select! {
         biased;
         Ok(streamed) = &mut flush_rx => {
-            tokio::spawn(run);
+            tokio::spawn(async move {
+                if let Err(panic) = run.await {
+                    // The head is out: the client sees the body cut short.
+                    panicked(&name, &*panic);
+                }
+            });
             streamed
         }
         finished = &mut run => match finished {
@@ -134,19 +167,22 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
             Ok(None) => flush_rx
                 .await
                 .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "response lost\n".into())),
-            Err(_panic) => {
-                tracing::error!("an invocation panicked");
+            Err(panic) => {
+                panicked(&name, &*panic);
                 text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n".into())
             }
         },
-    };
-    // Let the other connections' ready requests run before this response is written,
-    // so that under load responses leave in bursts: a client woken by one response
-    // finds the next ones already there, instead of going back to sleep and being
-    // woken again for each (on loopback the writer pays for every wake-up). With
-    // nothing else ready this returns at once.
-    yield_to_queued().await;
-    response
+    }
+}
+
+fn panicked(function: &str, panic: &(dyn Any + Send)) {
+    PANICS.fetch_add(1, Ordering::Relaxed);
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(%function, panic = %message.escape_debug(), "an invocation panicked in the host");
 }
 
 /// Lets the tasks already queued on this worker run once before this one goes on.
@@ -208,4 +244,45 @@ fn too_large(limit: u64) -> Response<ResponseBody> {
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("request body exceeds the limit of {limit} bytes\n"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Wisp bug that panics while an invocation runs, before or after its flush.
+    async fn panicking(
+        flush: Option<oneshot::Sender<Response<ResponseBody>>>,
+    ) -> Option<Response<ResponseBody>> {
+        if let Some(flush) = flush {
+            let _ = flush.send(text(StatusCode::OK, "head\n".into()));
+            tokio::task::yield_now().await;
+        }
+        panic!("injected\nsecond line");
+    }
+
+    #[tokio::test]
+    async fn a_panic_before_or_after_a_flush_is_logged_and_counted() {
+        let before = invocation_panics();
+        let (_flush_tx, flush_rx) = oneshot::channel();
+        let response = respond("probe".into(), panicking(None), flush_rx).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(invocation_panics(), before + 1);
+
+        let (flush_tx, flush_rx) = oneshot::channel();
+        let response = respond("probe".into(), panicking(Some(flush_tx)), flush_rx).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "the flushed head went out"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while invocation_panics() < before + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the flushed invocation's panic was lost"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! | `flush` | `part1`, flush, `part2`; status 200 |
 //! | `code` | `code`, with the status from `?code=` |
 //! | `events` | `type=<n>\nhttp=<ok|err>\npubsub=<ok|err>\n` |
+//! | `imports` | `linked`; the module imports every raw call `wisp-sdk` declares |
 
 use std::io::Read;
 
@@ -156,5 +157,14 @@ fn events(event: Event) -> Result<()> {
         status(event.pubsub().is_ok()),
     );
     event.http()?.write(body.as_bytes())?;
+    Ok(())
+}
+
+/// Makes this module import every raw call the SDK declares (see `wisp_sdk::sys::every_import`).
+#[wisp_sdk::function]
+fn imports(event: Event) -> Result<()> {
+    let http = event.http()?;
+    std::hint::black_box(wisp_sdk::sys::every_import());
+    http.write(b"linked")?;
     Ok(())
 }
