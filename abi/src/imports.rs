@@ -64,7 +64,7 @@ macro_rules! with_imports {
                 fn eventHttpWrite(id: u32, buf: *const u8, len: usize, written_ptr: *mut usize) -> u32;
                 /// Sends the status, headers and body so far; later writes stream.
                 fn eventHttpFlush(id: u32) -> u32;
-                /// Sets the response status (200..=999; anything else is refused).
+                /// Sets the response status (200..=999: a 1xx is no final answer; anything else is errno 5).
                 fn eventHttpRetCode(id: u32, code: u32) -> u32;
                 /// Adds a response header value.
                 fn eventHttpHeaderAdd(

@@ -1,14 +1,19 @@
 //! Wisp: a WebAssembly function host that runs Taubyte-style functions.
 //!
 //! # Layout
+//!
+//! In dependency order: each module uses only those above it in this list (checked by
+//! `tests/layers.rs`); where a lower one needs a higher one, it defines a small trait.
 //! - [`project`]: a Taubyte project folder → a typed, validated [`project::Project`].
-//! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event.
-//! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked.
+//! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked, over an
+//!   [`abi::AbiState`] and the [`abi::Channels`] seam to messaging.
+//! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event, and the
+//!   [`runtime::deployment::Deployment`] that admits invocations.
 //! - [`messaging`]: channels, access rules, the broker seam (in-process or NATS), pub/sub
-//!   functions.
-//! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
+//!   functions; its `Hub` implements [`abi::Channels`].
 //! - [`load`]: project + runtime → something to serve (shared by `check` and `serve`).
-//! - [`builder`]: `wisp build`, compiling guest crates to wasm.
+//! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
+//! - [`builder`]: `wisp build`, compiling guest crates to wasm (uses only [`project`]).
 //! - [`allocator`]: how the process hands freed memory back.
 
 pub mod abi;

@@ -110,7 +110,8 @@ impl HttpEvent {
         check(safe::flush(self.id), || "flushing the response".into())
     }
 
-    /// Sets the response status code (100..=999). Go's `Return(code)`.
+    /// Sets the response status code, 200 to 999 (a 1xx is no final answer; the host refuses it
+    /// with [`Errno::HttpWrite`](crate::Errno::HttpWrite)). Go's `Return(code)`.
     pub fn return_code(&self, code: u16) -> Result<()> {
         check(safe::return_code(self.id, code.into()), || {
             format!("setting status code {code}")

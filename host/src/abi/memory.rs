@@ -79,7 +79,7 @@ impl<'a> GuestMemory<'a> {
         self.write(buf, value)
     }
 
-    /// Reads at most `len` bytes available at `ptr`, for calls that hand over a
+    /// The `len` bytes at `ptr`, to write into, for calls that hand over a
     /// buffer and its capacity to fill.
     pub fn slice_mut(&mut self, ptr: i32, len: i32) -> Result<&mut [u8], Errno> {
         let range = self.range(ptr, len)?;
