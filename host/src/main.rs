@@ -7,14 +7,18 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use wisp::abi::http_event::HttpLimits;
 use wisp::load::{LoadOptions, Problems};
 use wisp::messaging::broker::{Broker, LocalBroker};
 use wisp::messaging::nats::{
     check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
 };
+use wisp::project::{GoDuration, Size};
 use wisp::runtime::cache::ModuleCache;
 use wisp::runtime::deployment::InvocationLimits;
-use wisp::server::{App, ServerConfig};
+use wisp::server::limits::ConnectionLimits;
+use wisp::server::websocket::WebSocketLimits;
+use wisp::server::{App, ServerConfig, DEFAULT_LISTEN};
 
 mod settings;
 
@@ -64,6 +68,9 @@ impl CacheArgs {
     }
 }
 
+/// `serve`'s options. Each default is the library's own (`ServerConfig::default()`,
+/// `InvocationLimits::default()`, ...), shown from there in `--help`; none is written
+/// here.
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -75,41 +82,49 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "WISP_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(long, default_value_t = DEFAULT_LISTEN, value_name = "ADDR")]
     listen: SocketAddr,
     /// Run `wisp build` first
     #[arg(long)]
     build: bool,
-    /// Largest request body a function may read (e.g. 4MiB); larger gets 413
-    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
-    max_request_body: u64,
+    /// Largest request body a function may read (e.g. 8MiB or 10MB); larger gets 413
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_request_body))]
+    max_request_body: Size,
     /// Largest response body a function may write; past it writes fail
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
-    max_response_body: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_response_body))]
+    max_response_body: Size,
     /// Invocations running at once (each holds one wasm instance)
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = InvocationLimits::default().concurrent)]
     max_concurrent: usize,
-    /// HTTP requests waiting for a free slot; past this, or after 5 s, they get 503
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    // The help states the queue wait, which has no flag, from the same default.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = InvocationLimits::default().queue,
+        help = format!(
+            "HTTP requests waiting for a free slot; past this, or after {}, they get 503",
+            GoDuration(InvocationLimits::default().queue_wait)
+        )
+    )]
     max_queued: usize,
     /// Open connections in all; more are answered 503 and closed
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().connections.max_total)]
     max_connections: usize,
     /// Open connections from one client address; more are answered 503 and closed
-    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().connections.max_per_client)]
     max_connections_per_client: usize,
     /// Largest WebSocket message a client may send; larger closes with 1009
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
-    ws_max_message: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::from(ServerConfig::default().websocket.max_message))]
+    ws_max_message: Size,
     /// Bytes a WebSocket client may fall behind its channel before it is closed as too slow (1008)
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
-    ws_send_queue: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::from(ServerConfig::default().websocket.send_queue))]
+    ws_send_queue: Size,
     /// Messages per second one WebSocket client may publish (0: no limit); more closes with 1008
-    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().websocket.publish_rate)]
     ws_publish_rate: u32,
     /// On Ctrl-C or SIGTERM, how long in-flight work may take before Wisp exits anyway
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    shutdown_timeout: std::time::Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = GoDuration(ServerConfig::default().drain))]
+    shutdown_timeout: GoDuration,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -129,8 +144,40 @@ struct ClusterArgs {
     #[arg(long, value_name = "N", default_value_t = QueueLimits::default().messages)]
     cluster_queue: usize,
     /// Bytes held for NATS while it is unreachable (the other bound of the same queue)
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
-    cluster_queue_bytes: u64,
+    #[arg(long, value_name = "SIZE", default_value_t = Size::from(QueueLimits::default().bytes))]
+    cluster_queue_bytes: Size,
+}
+
+impl ServeArgs {
+    /// The invocation limits the flags ask for.
+    fn invocation_limits(&self) -> InvocationLimits {
+        InvocationLimits {
+            concurrent: self.max_concurrent.max(1),
+            queue: self.max_queued,
+            ..InvocationLimits::default()
+        }
+    }
+
+    /// The server settings the flags ask for.
+    fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            http: HttpLimits {
+                max_request_body: self.max_request_body.0,
+                max_response_body: self.max_response_body.0,
+            },
+            websocket: WebSocketLimits {
+                max_message: self.ws_max_message.to_usize(),
+                send_queue: self.ws_send_queue.to_usize(),
+                publish_rate: self.ws_publish_rate,
+                ..WebSocketLimits::default()
+            },
+            connections: ConnectionLimits {
+                max_total: self.max_connections,
+                max_per_client: self.max_connections_per_client,
+            },
+            drain: self.shutdown_timeout.0,
+        }
+    }
 }
 
 impl ClusterArgs {
@@ -150,11 +197,16 @@ impl ClusterArgs {
         Ok(Some(NatsConfig {
             servers,
             node_id,
-            queue: QueueLimits {
-                messages: self.cluster_queue.max(1),
-                bytes: usize::try_from(self.cluster_queue_bytes).unwrap_or(usize::MAX),
-            },
+            queue: self.queue(),
         }))
+    }
+
+    /// The outbound queue's bounds the flags ask for.
+    fn queue(&self) -> QueueLimits {
+        QueueLimits {
+            messages: self.cluster_queue.max(1),
+            bytes: self.cluster_queue_bytes.to_usize(),
+        }
     }
 }
 
@@ -173,14 +225,6 @@ macro_rules! banner {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    wisp::project::parse_size(s)
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    wisp::project::parse_duration(s)
 }
 
 /// Parses the command line, with the settings file of `serve --config` under it.
@@ -282,24 +326,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.build {
         build(&args.project.project)?;
     }
-    let limits = InvocationLimits {
-        concurrent: args.max_concurrent.max(1),
-        queue: args.max_queued,
-        ..InvocationLimits::default()
-    };
+    let limits = args.invocation_limits();
     let loaded = wisp::load::load(&args.project.project, &options(limits, &args.cache))?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
-    let mut config = ServerConfig::default();
-    config.http.max_request_body = args.max_request_body;
-    config.websocket.max_message = usize::try_from(args.ws_max_message).unwrap_or(usize::MAX);
-    config.http.max_response_body = args.max_response_body;
-    config.websocket.send_queue = usize::try_from(args.ws_send_queue).unwrap_or(usize::MAX);
-    config.websocket.publish_rate = args.ws_publish_rate;
-    config.connections.max_total = args.max_connections;
-    config.connections.max_per_client = args.max_connections_per_client;
-    config.drain = args.shutdown_timeout;
+    let config = args.server_config();
     let cluster = args.cluster.config()?;
     raise_file_limit(args.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -386,5 +418,105 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// `wisp serve` with `flags`, parsed as the command line would be.
+    fn serve_args(flags: &[String]) -> ServeArgs {
+        let argv = ["wisp", "serve"]
+            .into_iter()
+            .map(String::from)
+            .chain(flags.iter().cloned());
+        match Cli::try_parse_from(argv).expect("valid flags").command {
+            Command::Serve(args) => *args,
+            _ => unreachable!("parsed `serve`"),
+        }
+    }
+
+    /// Everything `serve` runs on that its flags decide.
+    fn settings(args: &ServeArgs) -> (SocketAddr, ServerConfig, InvocationLimits, QueueLimits) {
+        (
+            args.listen,
+            args.server_config(),
+            args.invocation_limits(),
+            args.cluster.queue(),
+        )
+    }
+
+    #[test]
+    fn serve_without_flags_runs_on_the_library_defaults() {
+        let args = serve_args(&[]);
+        assert_eq!(args.listen, DEFAULT_LISTEN);
+        assert_eq!(args.server_config(), ServerConfig::default());
+        assert_eq!(args.invocation_limits(), InvocationLimits::default());
+        assert_eq!(args.cluster.queue(), QueueLimits::default());
+    }
+
+    #[test]
+    fn each_default_reads_back_through_its_own_parser() {
+        let config = ServerConfig::default();
+        let sizes = [
+            config.http.max_request_body,
+            config.http.max_response_body,
+            Size::from(config.websocket.max_message).0,
+            Size::from(config.websocket.send_queue).0,
+            Size::from(QueueLimits::default().bytes).0,
+        ];
+        for bytes in sizes {
+            let shown = Size(bytes).to_string();
+            assert_eq!(Size::from_str(&shown), Ok(Size(bytes)), "{shown}");
+        }
+        for duration in [config.drain, InvocationLimits::default().queue_wait] {
+            let shown = GoDuration(duration).to_string();
+            assert_eq!(
+                GoDuration::from_str(&shown),
+                Ok(GoDuration(duration)),
+                "{shown}"
+            );
+        }
+
+        // Every default as `--help` shows it, given back as that flag's value,
+        // changes nothing.
+        let command = Cli::command();
+        let serve = command
+            .find_subcommand("serve")
+            .expect("serve is a subcommand");
+        let defaults = serve_args(&[]);
+        let mut shown = Vec::new();
+        for arg in serve.get_arguments() {
+            let (Some(long), [default]) = (arg.get_long(), arg.get_default_values()) else {
+                continue;
+            };
+            let default = default.to_str().expect("utf-8 default");
+            shown.push(format!("--{long} {default}"));
+            let given = serve_args(&[format!("--{long}={default}")]);
+            assert_eq!(settings(&given), settings(&defaults), "--{long}={default}");
+        }
+        // How `--help` and the README (section "Limits") spell them.
+        assert_eq!(
+            shown,
+            [
+                "--listen 127.0.0.1:8080",
+                "--max-request-body 4MiB",
+                "--max-response-body 16MiB",
+                "--max-concurrent 1000",
+                "--max-queued 1000",
+                "--max-connections 10000",
+                "--max-connections-per-client 1000",
+                "--ws-max-message 1MiB",
+                "--ws-send-queue 1MiB",
+                "--ws-publish-rate 1000",
+                "--shutdown-timeout 10s",
+                "--cluster-queue 10000",
+                "--cluster-queue-bytes 64MiB",
+            ]
+        );
+        let help = serve.clone().render_help().to_string();
+        assert!(help.contains("or after 5s, they get 503"), "{help}");
     }
 }

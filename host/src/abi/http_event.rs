@@ -21,12 +21,23 @@ pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Size limits for one HTTP exchange.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Largest request body a guest may read; past it the client gets 413.
     pub max_request_body: u64,
     /// Largest response body a guest may write; past it writes fail with `HttpWrite`.
     pub max_response_body: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            // Function payloads are JSON and form posts; 4 MiB leaves room for
+            // uploads without letting one client hold much memory.
+            max_request_body: 4 << 20,
+            max_response_body: 16 << 20,
+        }
+    }
 }
 
 /// What the guest sees of the request, and the response it is building.

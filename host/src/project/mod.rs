@@ -52,7 +52,7 @@ pub use domain::Domain;
 pub use function::{Function, Trigger, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use matcher::ChannelMatcher;
 pub use messaging::Messaging;
-pub use units::{parse_duration, parse_size};
+pub use units::{parse_duration, parse_size, GoDuration, Size};
 
 /// A project folder, read and validated.
 #[derive(Debug, Clone)]

@@ -1,5 +1,10 @@
 //! Durations in Go's syntax (`500ms`, `1h15m`) and byte sizes (`64MB`, `64MiB`).
+//!
+//! [`GoDuration`] and [`Size`] carry a value both ways: parsed from text, and shown in
+//! text the same parser reads back (for instance a flag's default in `--help`).
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Parses a Go duration such as `500ms`, `20s`, `1.5s` or `2h45m30s`.
@@ -130,6 +135,97 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     u64::try_from(bytes).map_err(|_| too_large())
 }
 
+/// A byte count, read by [`parse_size`] and shown in the largest binary unit that
+/// holds it exactly: `4MiB`, `1536KiB`, `1000B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Size(pub u64);
+
+impl Size {
+    /// The count as a `usize`, saturating where `usize` is narrower.
+    pub fn to_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+impl From<usize> for Size {
+    fn from(bytes: usize) -> Self {
+        Self(u64::try_from(bytes).unwrap_or(u64::MAX))
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_size(s).map(Self)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let bytes = self.0;
+        match UNITS
+            .iter()
+            .find(|(scale, _)| bytes != 0 && bytes % scale == 0)
+        {
+            Some((scale, unit)) => write!(f, "{}{unit}", bytes / scale),
+            None => write!(f, "{bytes}B"),
+        }
+    }
+}
+
+/// A duration, read by [`parse_duration`] and shown as Go shows one: `10s`, `500ms`,
+/// `1.5s`, `1m30s`, `2h0m0s`, `0s` (with `us` for microseconds, which Go spells `µs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GoDuration(pub Duration);
+
+impl FromStr for GoDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_duration(s).map(Self)
+    }
+}
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// `nanos` in units of `scale` nanoseconds, with as many decimals as it needs.
+        fn decimal(f: &mut fmt::Formatter<'_>, nanos: u128, scale: u128) -> fmt::Result {
+            write!(f, "{}", nanos / scale)?;
+            let fraction = nanos % scale;
+            if fraction != 0 {
+                let width = scale.ilog10() as usize;
+                let digits = format!("{fraction:0width$}");
+                write!(f, ".{}", digits.trim_end_matches('0'))?;
+            }
+            Ok(())
+        }
+        let nanos = self.0.as_nanos();
+        let (second, minute, hour) = (1_000_000_000, 60_000_000_000, 3_600_000_000_000);
+        if nanos == 0 {
+            return f.write_str("0s");
+        }
+        if nanos < second {
+            let (scale, unit) = match nanos {
+                0..1_000 => (1, "ns"),
+                1_000..1_000_000 => (1_000, "us"),
+                _ => (1_000_000, "ms"),
+            };
+            decimal(f, nanos, scale)?;
+            return f.write_str(unit);
+        }
+        if nanos >= hour {
+            write!(f, "{}h", nanos / hour)?;
+        }
+        if nanos >= minute {
+            write!(f, "{}m", nanos % hour / minute)?;
+        }
+        decimal(f, nanos % minute, second)?;
+        f.write_str("s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +278,51 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("64 MB"), Ok(64_000_000));
         assert_eq!(parse_size("1.5GB"), Ok(1_500_000_000));
+    }
+
+    #[test]
+    fn sizes_show_in_the_largest_exact_binary_unit() {
+        let shown = |bytes: u64| Size(bytes).to_string();
+        assert_eq!(shown(4 << 20), "4MiB");
+        assert_eq!(shown(16 << 20), "16MiB");
+        assert_eq!(shown(64 << 20), "64MiB");
+        assert_eq!(shown(1 << 30), "1GiB");
+        assert_eq!(shown(3 << 29), "1536MiB");
+        assert_eq!(shown(1536), "1536B");
+        assert_eq!(shown(1000), "1000B");
+        assert_eq!(shown(0), "0B");
+        for bytes in [0, 1, 1000, 1024, 1536, 4 << 20, 3 << 29, 1 << 40, u64::MAX] {
+            assert_eq!(Size::from_str(&shown(bytes)), Ok(Size(bytes)), "{bytes}");
+        }
+    }
+
+    #[test]
+    fn durations_show_as_go_shows_them() {
+        let shown = |d: Duration| GoDuration(d).to_string();
+        assert_eq!(shown(ms(10_000)), "10s");
+        assert_eq!(shown(ms(5_000)), "5s");
+        assert_eq!(shown(ms(500)), "500ms");
+        assert_eq!(shown(ms(1_500)), "1.5s");
+        assert_eq!(shown(ms(90_000)), "1m30s");
+        assert_eq!(shown(ms(3_600_000)), "1h0m0s");
+        assert_eq!(shown(ms(4_500_000)), "1h15m0s");
+        assert_eq!(shown(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(shown(Duration::from_micros(10)), "10us");
+        assert_eq!(shown(Duration::from_nanos(7)), "7ns");
+        assert_eq!(shown(Duration::new(1, 1)), "1.000000001s");
+        assert_eq!(shown(Duration::ZERO), "0s");
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_nanos(1_001),
+            ms(999),
+            Duration::new(59, 999_999_999),
+            ms(3_599_999),
+            Duration::new(7_322, 5),
+            Duration::from_nanos(u64::MAX),
+        ] {
+            assert_eq!(GoDuration::from_str(&shown(d)), Ok(GoDuration(d)), "{d:?}");
+        }
     }
 
     #[test]

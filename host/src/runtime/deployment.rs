@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const MAX_PUBSUB_INVOCATIONS: usize = 64;
 
 /// How many invocations run at once, and how many may wait for a slot.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvocationLimits {
     /// Invocations running at once (every one holds a wasm instance).
     pub concurrent: usize,

@@ -41,7 +41,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use router::Router;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +56,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// signal before the server exits anyway.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
+/// Where `wisp serve` listens unless told otherwise: this host only, so a first run
+/// exposes nothing to the network.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
 /// Server settings, each with a default a small deployment can keep.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     pub http: HttpLimits,
     pub websocket: websocket::WebSocketLimits,
@@ -69,12 +73,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            http: HttpLimits {
-                // Function payloads are JSON and form posts; 4 MiB leaves room for
-                // uploads without letting one client hold much memory.
-                max_request_body: 4 << 20,
-                max_response_body: 16 << 20,
-            },
+            http: HttpLimits::default(),
             websocket: websocket::WebSocketLimits::default(),
             connections: limits::ConnectionLimits::default(),
             drain: DEFAULT_DRAIN,

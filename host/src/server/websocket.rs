@@ -41,7 +41,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 
 /// WebSocket settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WebSocketLimits {
     /// Largest message (and frame) a client may send; larger closes with 1009.
     pub max_message: usize,

@@ -6,7 +6,7 @@
 pub const MAX_NODE_ID: usize = 64;
 
 /// How much the outbound queue holds while NATS is unreachable or slow.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimits {
     /// Messages waiting to go to NATS.
     pub messages: usize,
