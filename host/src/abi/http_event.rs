@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Body, Frame};
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use hyper::{HeaderMap, Response, StatusCode};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wisp_abi::Errno;
 
@@ -20,14 +21,30 @@ pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 /// A response body: a buffer, or a stream once the guest has flushed.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Size limits for one HTTP exchange.
+/// Size and time limits for one HTTP exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Largest request body a guest may read; past it the client gets 413.
     pub max_request_body: u64,
     /// Largest response body a guest may write; past it writes fail with `HttpWrite`.
     pub max_response_body: u64,
+    /// How long a client may take to send a whole request body; past it, 408. See
+    /// [`REQUEST_BODY_TIME`].
+    pub request_body_time: Duration,
+    /// How long a client may go without sending a byte of its request body; past
+    /// it, 408. See [`REQUEST_BODY_IDLE`].
+    pub request_body_idle: Duration,
 }
+
+/// The default whole-body deadline. The body is read before the request takes an
+/// invocation slot, so a client trickling its body holds only its connection, never
+/// a wasm instance; this bounds how long it holds even that. 30 s lets a 4 MiB body
+/// through at about 140 KiB/s, the same allowance the head gets.
+pub const REQUEST_BODY_TIME: Duration = Duration::from_secs(30);
+
+/// The default longest pause between two pieces of a request body: a client that
+/// stops sending is let go long before the whole-body deadline.
+pub const REQUEST_BODY_IDLE: Duration = Duration::from_secs(10);
 
 impl Default for HttpLimits {
     fn default() -> Self {
@@ -36,6 +53,8 @@ impl Default for HttpLimits {
             // uploads without letting one client hold much memory.
             max_request_body: 4 << 20,
             max_response_body: 16 << 20,
+            request_body_time: REQUEST_BODY_TIME,
+            request_body_idle: REQUEST_BODY_IDLE,
         }
     }
 }
