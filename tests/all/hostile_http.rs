@@ -137,3 +137,45 @@ async fn a_malformed_chunked_body_gets_400_before_the_function_runs() {
     assert_eq!(status, Some(200), "{answer}");
     assert!(answer.ends_with("len=5\nhello"), "{answer}");
 }
+
+#[tokio::test]
+async fn http_1_1_requests_need_exactly_one_host() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let (status, answer) = exchange(
+        server.addr,
+        b"GET /code?code=201 HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, Some(400), "no Host: {answer}");
+    let (status, answer) = exchange(
+        server.addr,
+        b"GET /code?code=201 HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, Some(400), "two Hosts: {answer}");
+    // HTTP/1.0 has no Host requirement.
+    let (status, answer) = exchange(server.addr, b"GET /code?code=201 HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 201 ") || status == Some(201),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_routes_by_its_authority() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let (status, answer) = exchange(
+        server.addr,
+        b"GET http://a.example/where?code=201 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, Some(201), "{answer}");
+    let (status, answer) = exchange(
+        server.addr,
+        b"GET http://other.example/where?code=201 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, Some(404), "{answer}");
+}

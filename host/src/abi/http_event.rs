@@ -95,11 +95,13 @@ impl HttpEvent {
         self.method.as_str()
     }
 
-    /// The Host header as received (the URI's authority if there is none).
+    /// The host the request was routed by: an absolute-form target's authority,
+    /// which wins over the Host header (RFC 9112 section 3.2.2), else the Host header.
     pub fn host(&self) -> &[u8] {
-        match self.headers.get(hyper::header::HOST) {
-            Some(host) => host.as_bytes(),
-            None => self.uri.authority().map_or(&[], |a| a.as_str().as_bytes()),
+        match (self.uri.authority(), self.headers.get(hyper::header::HOST)) {
+            (Some(authority), _) => authority.as_str().as_bytes(),
+            (None, Some(host)) => host.as_bytes(),
+            (None, None) => &[],
         }
     }
 

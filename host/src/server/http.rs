@@ -1,4 +1,5 @@
-//! One HTTP request: route it, read its body, run the function, answer.
+//! One HTTP request: check its head, route it, read its body, run the function,
+//! answer.
 //!
 //! The body is read whole (up to the limit, within its deadlines) before the request
 //! asks for an invocation slot: a slot is a wasm instance, and a client trickling
@@ -15,7 +16,7 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, HOST, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,12 +35,21 @@ pub async fn handle(
     connection: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("");
+    let host = match routing_host(&req) {
+        Ok(host) => host,
+        Err(problem) => {
+            tracing::warn!(
+                peer = %connection.peer,
+                path = %req.uri().path().escape_debug(),
+                problem,
+                "bad request head"
+            );
+            return Ok(closing(text(
+                StatusCode::BAD_REQUEST,
+                format!("bad request: {problem}\n"),
+            )));
+        }
+    };
     if req.uri().path().starts_with("/ws-") {
         return Ok(super::websocket::handle(app, connection, req));
     }
@@ -69,6 +79,33 @@ pub async fn handle(
         }
     };
     Ok(response)
+}
+
+/// The host a request is routed by, as RFC 9112 section 3.2 has it: an HTTP/1.1
+/// request must carry one Host header (HTTP/1.0 may carry none), never two, and an
+/// absolute-form target's authority wins over it. Without either, the empty host
+/// (which only routes bound to no domain match).
+fn routing_host(req: &Request<Incoming>) -> Result<&str, &'static str> {
+    let mut headers = req.headers().get_all(HOST).iter();
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err("more than one Host header");
+    }
+    let header = match header {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| "a Host header that is not ASCII")?,
+        ),
+        None if req.version() == Version::HTTP_11 => return Err("no Host header"),
+        None => None,
+    };
+    Ok(req
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str())
+        .or(header)
+        .unwrap_or(""))
 }
 
 /// A public file for GET and HEAD, else 404.
