@@ -179,3 +179,44 @@ async fn an_absolute_form_target_routes_by_its_authority() {
     .await;
     assert_eq!(status, Some(404), "{answer}");
 }
+
+/// `/query?p0=0&p1=1…` with `n` parameters.
+fn query_of(n: usize) -> String {
+    let pairs: Vec<String> = (0..n).map(|i| format!("p{i}={i}")).collect();
+    format!("/query?{}", pairs.join("&"))
+}
+
+#[tokio::test]
+async fn too_many_query_parameters_get_414() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let max = wisp::abi::http_event::MAX_QUERY_PARAMS;
+    let reply = server.get(&query_of(max)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.text().lines().count(),
+        max + 1,
+        "each name, and `missing`"
+    );
+    let reply = server.get(&query_of(max + 1)).await;
+    assert_eq!(reply.status, 414, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn too_many_headers_get_431() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let head = |n: usize| {
+        let mut head = String::from("GET /ok HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\n");
+        for i in 0..n {
+            head += &format!("x-h{i}: {i}\r\n");
+        }
+        head + "\r\n"
+    };
+    let max = wisp::server::MAX_HEADERS;
+    // Host and Connection count too.
+    let (status, answer) = exchange(server.addr, head(max - 2).as_bytes()).await;
+    assert_eq!(status, Some(200), "{answer}");
+    let (status, answer) = exchange(server.addr, head(max - 1).as_bytes()).await;
+    assert_eq!(status, Some(431), "{answer}");
+}

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Body, Frame};
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use hyper::{HeaderMap, Response, StatusCode};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wisp_abi::Errno;
@@ -46,6 +47,11 @@ pub const REQUEST_BODY_TIME: Duration = Duration::from_secs(30);
 /// stops sending is let go long before the whole-body deadline.
 pub const REQUEST_BODY_IDLE: Duration = Duration::from_secs(10);
 
+/// Query parameters a request may carry; past it the client gets 414 and no
+/// function runs. Form posts and API calls use tens; a thousand leaves room for
+/// generated ones while a guest listing the names does bounded work.
+pub const MAX_QUERY_PARAMS: usize = 1000;
+
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
@@ -59,6 +65,34 @@ impl Default for HttpLimits {
     }
 }
 
+/// How many query parameters `query` holds, counted as the parser splits it (empty
+/// pieces between `&`s are skipped): what [`MAX_QUERY_PARAMS`] bounds.
+pub fn query_params(query: &str) -> usize {
+    query.split('&').filter(|pair| !pair.is_empty()).count()
+}
+
+/// A request's query, parsed once: the names in order of first appearance, and each
+/// name's first value (what Taubyte's `Get` returns), so that listing the names and
+/// looking each up stays linear in the number of parameters.
+#[derive(Default)]
+struct Query {
+    names: Vec<String>,
+    first: HashMap<String, String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        let mut parsed = Query::default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !parsed.first.contains_key(name.as_ref()) {
+                parsed.names.push(name.clone().into_owned());
+                parsed.first.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        parsed
+    }
+}
+
 /// What the guest sees of the request, and the response it is building.
 ///
 /// The request's parts are kept as hyper parsed them and read in place: nothing is
@@ -67,7 +101,7 @@ pub struct HttpEvent {
     method: hyper::Method,
     uri: hyper::Uri,
     headers: HeaderMap,
-    query: std::cell::OnceCell<Vec<(String, String)>>,
+    query: std::cell::OnceCell<Query>,
     pub body: BodyReader,
     pub response: ResponseWriter,
 }
@@ -113,34 +147,20 @@ impl HttpEvent {
         self.header_value(hyper::header::USER_AGENT.as_str())
     }
 
-    /// Query pairs in order, form-decoded as Go's `URL.Query()` does.
-    fn query(&self) -> &[(String, String)] {
-        self.query.get_or_init(|| {
-            self.uri
-                .query()
-                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                .unwrap_or_default()
-        })
+    /// The query, form-decoded as Go's `URL.Query()` does.
+    fn query(&self) -> &Query {
+        self.query
+            .get_or_init(|| self.uri.query().map(Query::parse).unwrap_or_default())
     }
 
     /// Query names in order of first appearance, each once.
     pub fn query_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for (k, _) in self.query() {
-            if !names.contains(&k.as_str()) {
-                names.push(k);
-            }
-        }
-        names
+        self.query().names.iter().map(String::as_str).collect()
     }
 
     /// The first value of query parameter `name`; empty if absent (as in Taubyte).
     pub fn query_value(&self, name: &str) -> &str {
-        self.query()
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
+        self.query().first.get(name).map_or("", String::as_str)
     }
 
     /// The first value of request header `name`; empty if absent (as in Taubyte).
@@ -432,6 +452,16 @@ impl futures_core::Stream for ReceiverStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_names_come_once_in_order_and_values_are_the_first() {
+        let query = Query::parse("b=1&a=x+y&b=2&&c=%2F");
+        assert_eq!(query.names, ["b", "a", "c"]);
+        assert_eq!(query.first["b"], "1");
+        assert_eq!(query.first["a"], "x y");
+        assert_eq!(query.first["c"], "/");
+        assert_eq!(query_params("b=1&a=x+y&b=2&&c=%2F"), 4);
+    }
 
     #[test]
     fn canonical_header_names_match_go() {

@@ -8,7 +8,7 @@
 use super::response::text;
 use super::router::RouteMatch;
 use super::{App, Connection};
-use crate::abi::http_event::{HttpEvent, HttpLimits, ResponseBody};
+use crate::abi::http_event::{query_params, HttpEvent, HttpLimits, ResponseBody, MAX_QUERY_PARAMS};
 use crate::abi::EventData;
 use crate::runtime::invoke::InvokeError;
 use bytes::{Bytes, BytesMut};
@@ -136,6 +136,22 @@ async fn invoke(
     let function = name.clone();
     if req.body().size_hint().lower() > limit {
         return too_large(limit);
+    }
+    if let Some(query) = req.uri().query() {
+        let count = query_params(query);
+        if count > MAX_QUERY_PARAMS {
+            tracing::warn!(
+                %function,
+                peer = %connection.peer,
+                count,
+                max = MAX_QUERY_PARAMS,
+                "too many query parameters"
+            );
+            return text(
+                StatusCode::URI_TOO_LONG,
+                format!("more than {MAX_QUERY_PARAMS} query parameters\n"),
+            );
+        }
     }
     let (parts, body) = req.into_parts();
     let body = match read_body(body, &limits).await {

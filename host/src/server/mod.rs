@@ -52,6 +52,11 @@ use tokio_util::task::TaskTracker;
 /// How long a client may take to send a request head before the connection closes.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Header fields a request head may carry (hyper's own default, named here so the
+/// bound is Wisp's): past it hyper answers 431 and closes the connection, and no
+/// function runs. A guest's header list is never longer.
+pub const MAX_HEADERS: usize = 100;
+
 /// How long in-flight requests and WebSocket closes may take after a shutdown
 /// signal before the server exits anyway.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
@@ -222,6 +227,7 @@ async fn serve_connection(
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true)
         // A client may shut down its sending side once its request is out and still
         // read the answer. It also keeps hyper from reading the socket (and taking a
