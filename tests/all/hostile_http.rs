@@ -220,3 +220,38 @@ async fn too_many_headers_get_431() {
     let (status, answer) = exchange(server.addr, head(max - 1).as_bytes()).await;
     assert_eq!(status, Some(431), "{answer}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_half_sent_connections_at_once() {
+    let p = project();
+    let mut server = Server::start(p.path()).await;
+    assert_eq!(test_config().drain, Duration::from_secs(10));
+    // Half a request head, a connection that sent nothing, and one idle on keep-alive.
+    let mut half = TcpStream::connect(server.addr).await.expect("connect");
+    half.write_all(b"GET /ok HTTP/1.1\r\nHost: wi")
+        .await
+        .expect("write half a head");
+    let mut silent = TcpStream::connect(server.addr).await.expect("connect");
+    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+    idle.write_all(b"GET /ok HTTP/1.1\r\nHost: wisp\r\n\r\n")
+        .await
+        .expect("write a request");
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.expect("read the answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+    // Let the server take in the half head.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let stopped = server.begin_shutdown();
+    tokio::time::timeout(Duration::from_secs(3), stopped)
+        .await
+        .expect("the server stopped well before its 10 s drain")
+        .expect("server task");
+    for stream in [&mut half, &mut silent, &mut idle] {
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the connection was closed"
+        );
+    }
+}
