@@ -164,6 +164,7 @@ impl ServeArgs {
             http: HttpLimits {
                 max_request_body: self.max_request_body.0,
                 max_response_body: self.max_response_body.0,
+                ..HttpLimits::default()
             },
             websocket: WebSocketLimits {
                 max_message: self.ws_max_message.to_usize(),

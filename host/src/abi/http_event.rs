@@ -11,6 +11,8 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Body, Frame};
 use hyper::header::{HeaderName, HeaderValue, LOCATION};
 use hyper::{HeaderMap, Response, StatusCode};
+use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wisp_abi::Errno;
 
@@ -20,14 +22,35 @@ pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 /// A response body: a buffer, or a stream once the guest has flushed.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Size limits for one HTTP exchange.
+/// Size and time limits for one HTTP exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Largest request body a guest may read; past it the client gets 413.
     pub max_request_body: u64,
     /// Largest response body a guest may write; past it writes fail with `HttpWrite`.
     pub max_response_body: u64,
+    /// How long a client may take to send a whole request body; past it, 408. See
+    /// [`REQUEST_BODY_TIME`].
+    pub request_body_time: Duration,
+    /// How long a client may go without sending a byte of its request body; past
+    /// it, 408. See [`REQUEST_BODY_IDLE`].
+    pub request_body_idle: Duration,
 }
+
+/// The default whole-body deadline. The body is read before the request takes an
+/// invocation slot, so a client trickling its body holds only its connection, never
+/// a wasm instance; this bounds how long it holds even that. 30 s lets a 4 MiB body
+/// through at about 140 KiB/s, the same allowance the head gets.
+pub const REQUEST_BODY_TIME: Duration = Duration::from_secs(30);
+
+/// The default longest pause between two pieces of a request body: a client that
+/// stops sending is let go long before the whole-body deadline.
+pub const REQUEST_BODY_IDLE: Duration = Duration::from_secs(10);
+
+/// Query parameters a request may carry; past it the client gets 414 and no
+/// function runs. Form posts and API calls use tens; a thousand leaves room for
+/// generated ones while a guest listing the names does bounded work.
+pub const MAX_QUERY_PARAMS: usize = 1000;
 
 impl Default for HttpLimits {
     fn default() -> Self {
@@ -36,7 +59,37 @@ impl Default for HttpLimits {
             // uploads without letting one client hold much memory.
             max_request_body: 4 << 20,
             max_response_body: 16 << 20,
+            request_body_time: REQUEST_BODY_TIME,
+            request_body_idle: REQUEST_BODY_IDLE,
         }
+    }
+}
+
+/// How many query parameters `query` holds, counted as the parser splits it (empty
+/// pieces between `&`s are skipped): what [`MAX_QUERY_PARAMS`] bounds.
+pub fn query_params(query: &str) -> usize {
+    query.split('&').filter(|pair| !pair.is_empty()).count()
+}
+
+/// A request's query, parsed once: the names in order of first appearance, and each
+/// name's first value (what Taubyte's `Get` returns), so that listing the names and
+/// looking each up stays linear in the number of parameters.
+#[derive(Default)]
+struct Query {
+    names: Vec<String>,
+    first: HashMap<String, String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        let mut parsed = Query::default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !parsed.first.contains_key(name.as_ref()) {
+                parsed.names.push(name.clone().into_owned());
+                parsed.first.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        parsed
     }
 }
 
@@ -48,7 +101,7 @@ pub struct HttpEvent {
     method: hyper::Method,
     uri: hyper::Uri,
     headers: HeaderMap,
-    query: std::cell::OnceCell<Vec<(String, String)>>,
+    query: std::cell::OnceCell<Query>,
     pub body: BodyReader,
     pub response: ResponseWriter,
 }
@@ -76,11 +129,13 @@ impl HttpEvent {
         self.method.as_str()
     }
 
-    /// The Host header as received (the URI's authority if there is none).
+    /// The host the request was routed by: an absolute-form target's authority,
+    /// which wins over the Host header (RFC 9112 section 3.2.2), else the Host header.
     pub fn host(&self) -> &[u8] {
-        match self.headers.get(hyper::header::HOST) {
-            Some(host) => host.as_bytes(),
-            None => self.uri.authority().map_or(&[], |a| a.as_str().as_bytes()),
+        match (self.uri.authority(), self.headers.get(hyper::header::HOST)) {
+            (Some(authority), _) => authority.as_str().as_bytes(),
+            (None, Some(host)) => host.as_bytes(),
+            (None, None) => &[],
         }
     }
 
@@ -92,34 +147,20 @@ impl HttpEvent {
         self.header_value(hyper::header::USER_AGENT.as_str())
     }
 
-    /// Query pairs in order, form-decoded as Go's `URL.Query()` does.
-    fn query(&self) -> &[(String, String)] {
-        self.query.get_or_init(|| {
-            self.uri
-                .query()
-                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                .unwrap_or_default()
-        })
+    /// The query, form-decoded as Go's `URL.Query()` does.
+    fn query(&self) -> &Query {
+        self.query
+            .get_or_init(|| self.uri.query().map(Query::parse).unwrap_or_default())
     }
 
     /// Query names in order of first appearance, each once.
     pub fn query_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for (k, _) in self.query() {
-            if !names.contains(&k.as_str()) {
-                names.push(k);
-            }
-        }
-        names
+        self.query().names.iter().map(String::as_str).collect()
     }
 
     /// The first value of query parameter `name`; empty if absent (as in Taubyte).
     pub fn query_value(&self, name: &str) -> &str {
-        self.query()
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
+        self.query().first.get(name).map_or("", String::as_str)
     }
 
     /// The first value of request header `name`; empty if absent (as in Taubyte).
@@ -411,6 +452,16 @@ impl futures_core::Stream for ReceiverStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_names_come_once_in_order_and_values_are_the_first() {
+        let query = Query::parse("b=1&a=x+y&b=2&&c=%2F");
+        assert_eq!(query.names, ["b", "a", "c"]);
+        assert_eq!(query.first["b"], "1");
+        assert_eq!(query.first["a"], "x y");
+        assert_eq!(query.first["c"], "/");
+        assert_eq!(query_params("b=1&a=x+y&b=2&&c=%2F"), 4);
+    }
 
     #[test]
     fn canonical_header_names_match_go() {

@@ -1,23 +1,31 @@
-//! One HTTP request: route it, run the function, answer.
+//! One HTTP request: check its head, route it, read its body, run the function,
+//! answer.
+//!
+//! The body is read whole (up to the limit, within its deadlines) before the request
+//! asks for an invocation slot: a slot is a wasm instance, and a client trickling
+//! its body must not hold one while it does.
 
 use super::response::text;
 use super::router::RouteMatch;
 use super::{App, Connection};
-use crate::abi::http_event::{HttpEvent, ResponseBody};
+use crate::abi::http_event::{query_params, HttpEvent, HttpLimits, ResponseBody, MAX_QUERY_PARAMS};
 use crate::abi::EventData;
 use crate::runtime::invoke::InvokeError;
+use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderValue, ALLOW, HOST, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, HOST, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// Header naming why Wisp, not the function, produced an error response.
 pub const WISP_ERROR_HEADER: &str = "x-wisp-error";
@@ -27,12 +35,21 @@ pub async fn handle(
     connection: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("");
+    let host = match routing_host(&req) {
+        Ok(host) => host,
+        Err(problem) => {
+            tracing::warn!(
+                peer = %connection.peer,
+                path = %req.uri().path().escape_debug(),
+                problem,
+                "bad request head"
+            );
+            return Ok(closing(text(
+                StatusCode::BAD_REQUEST,
+                format!("bad request: {problem}\n"),
+            )));
+        }
+    };
     if req.uri().path().starts_with("/ws-") {
         return Ok(super::websocket::handle(app, connection, req));
     }
@@ -43,7 +60,7 @@ pub async fn handle(
         .router
         .find(req.method().as_str(), host, req.uri().path());
     let response = match target {
-        RouteMatch::Found(index) => invoke(app, index, req).await,
+        RouteMatch::Found(index) => invoke(app, &connection, index, req).await,
         RouteMatch::NotFound => not_found(&app, &req).await,
         RouteMatch::MethodNotAllowed(allow) => {
             let mut response = text(
@@ -64,6 +81,33 @@ pub async fn handle(
     Ok(response)
 }
 
+/// The host a request is routed by, as RFC 9112 section 3.2 has it: an HTTP/1.1
+/// request must carry one Host header (HTTP/1.0 may carry none), never two, and an
+/// absolute-form target's authority wins over it. Without either, the empty host
+/// (which only routes bound to no domain match).
+fn routing_host(req: &Request<Incoming>) -> Result<&str, &'static str> {
+    let mut headers = req.headers().get_all(HOST).iter();
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err("more than one Host header");
+    }
+    let header = match header {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| "a Host header that is not ASCII")?,
+        ),
+        None if req.version() == Version::HTTP_11 => return Err("no Host header"),
+        None => None,
+    };
+    Ok(req
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str())
+        .or(header)
+        .unwrap_or(""))
+}
+
 /// A public file for GET and HEAD, else 404.
 async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {
     let path = req.uri().path();
@@ -80,22 +124,58 @@ async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody>
     )
 }
 
-async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response<ResponseBody> {
-    let limit = app.config.http.max_request_body;
+async fn invoke(
+    app: Arc<App>,
+    connection: &Connection,
+    index: usize,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let limits = app.config.http;
+    let limit = limits.max_request_body;
+    let name = app.hub.deployment().functions[index].name.clone();
+    let function = name.clone();
     if req.body().size_hint().lower() > limit {
         return too_large(limit);
     }
+    if let Some(query) = req.uri().query() {
+        let count = query_params(query);
+        if count > MAX_QUERY_PARAMS {
+            tracing::warn!(
+                %function,
+                peer = %connection.peer,
+                count,
+                max = MAX_QUERY_PARAMS,
+                "too many query parameters"
+            );
+            return text(
+                StatusCode::URI_TOO_LONG,
+                format!("more than {MAX_QUERY_PARAMS} query parameters\n"),
+            );
+        }
+    }
     let (parts, body) = req.into_parts();
+    let body = match read_body(body, &limits).await {
+        Ok(body) => body,
+        Err(refused) => {
+            tracing::warn!(
+                %function,
+                peer = %connection.peer,
+                %refused,
+                "request body refused"
+            );
+            return refused.response();
+        }
+    };
     let (flush_tx, flush_rx) = oneshot::channel();
     let event = HttpEvent::new(
         parts,
-        body.map_err(Into::into).boxed_unsync(),
-        app.config.http,
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+        limits,
         flush_tx,
     );
 
-    let name = app.hub.deployment().functions[index].name.clone();
-    let function = name.clone();
     let run = async move {
         let deployment = app.hub.deployment();
         match deployment
@@ -127,6 +207,87 @@ async fn invoke(app: Arc<App>, index: usize, req: Request<Incoming>) -> Response
     // woken again for each (on loopback the writer pays for every wake-up). With
     // nothing else ready this returns at once.
     yield_to_queued().await;
+    response
+}
+
+/// Why a request body was not read whole.
+#[derive(Debug, thiserror::Error)]
+enum BodyRefused {
+    #[error("the body is over the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("no byte of the body came for {0:?}")]
+    Stalled(Duration),
+    #[error("the body took longer than {0:?}")]
+    TooSlow(Duration),
+    #[error("the body is malformed: {0}")]
+    Malformed(hyper::Error),
+}
+
+impl BodyRefused {
+    /// 413 past the size limit, 408 past a deadline, 400 for a body hyper could not
+    /// parse (a bad chunk size, say). The connection closes after a 408 or 400: the
+    /// rest of the body is unread, or unreadable.
+    fn response(&self) -> Response<ResponseBody> {
+        match self {
+            BodyRefused::TooLarge(limit) => too_large(*limit),
+            BodyRefused::Stalled(_) | BodyRefused::TooSlow(_) => closing(text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received: {self}\n"),
+            )),
+            BodyRefused::Malformed(_) => closing(text(
+                StatusCode::BAD_REQUEST,
+                "malformed request body\n".into(),
+            )),
+        }
+    }
+}
+
+/// Reads `body` whole: at most `max_request_body` bytes, all of them within
+/// `request_body_time`, with no pause longer than `request_body_idle`. A body that
+/// came in one piece (most do) is handed on without a copy.
+async fn read_body(mut body: Incoming, limits: &HttpLimits) -> Result<Bytes, BodyRefused> {
+    let deadline = Instant::now() + limits.request_body_time;
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    let mut received = 0u64;
+    while !body.is_end_stream() {
+        let wait = deadline.min(Instant::now() + limits.request_body_idle);
+        let frame = match tokio::time::timeout_at(wait, body.frame()).await {
+            Err(_) if Instant::now() >= deadline => {
+                return Err(BodyRefused::TooSlow(limits.request_body_time))
+            }
+            Err(_) => return Err(BodyRefused::Stalled(limits.request_body_idle)),
+            Ok(None) => break,
+            Ok(Some(Err(error))) => return Err(BodyRefused::Malformed(error)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        // Trailers are not passed on.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if received > limits.max_request_body {
+            return Err(BodyRefused::TooLarge(limits.max_request_body));
+        }
+        match joined.as_mut() {
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+            Some(all) => all.extend_from_slice(&data),
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+/// Marks `response` as the connection's last.
+fn closing(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -32,18 +32,26 @@ pub mod static_files;
 mod testing;
 pub mod websocket;
 
-use crate::abi::http_event::HttpLimits;
+use crate::abi::http_event::{BoxError, HttpLimits, ResponseBody};
 use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::Hub;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use router::Router;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -51,6 +59,11 @@ use tokio_util::task::TaskTracker;
 
 /// How long a client may take to send a request head before the connection closes.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Header fields a request head may carry (hyper's own default, named here so the
+/// bound is Wisp's): past it hyper answers 431 and closes the connection, and no
+/// function runs. A guest's header list is never longer.
+pub const MAX_HEADERS: usize = 100;
 
 /// How long in-flight requests and WebSocket closes may take after a shutdown
 /// signal before the server exits anyway.
@@ -218,10 +231,28 @@ async fn serve_connection(
     let mut shutdown = app.shutdown.subscribe();
     let peer = connection.peer;
     let handler = app.clone();
-    let service = service_fn(move |req| http::handle(handler.clone(), connection.clone(), req));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let service = service_fn(move |req| {
+        // Counted from the moment hyper hands the head over, so that shutdown never
+        // sees a request as not yet begun once it has.
+        let in_flight = InFlight::start(&counter);
+        let handled = http::handle(handler.clone(), connection.clone(), req);
+        async move {
+            let response = handled.await?;
+            Ok::<_, Infallible>(response.map(|body| {
+                Counted {
+                    body,
+                    _in_flight: in_flight,
+                }
+                .boxed_unsync()
+            }))
+        }
+    });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true)
         // A client may shut down its sending side once its request is out and still
         // read the answer. It also keeps hyper from reading the socket (and taking a
@@ -237,11 +268,72 @@ async fn serve_connection(
         () = stopping(&mut shutdown) => {
             // Finish the request in flight (if any), then close.
             conn.as_mut().graceful_shutdown();
-            conn.await
+            if requests.load(Ordering::Relaxed) > 0 {
+                conn.await
+            } else {
+                // Nothing in flight: the connection is idle on keep-alive, or its
+                // client has sent part of a head or nothing at all. hyper closes only
+                // the first by itself and would keep the others open until their head
+                // came (up to the header timeout, longer than the drain). One more
+                // poll lets it write out what it holds, and serve a head that has just
+                // become whole; what is still waiting for a head is closed now.
+                match conn.as_mut().now_or_never() {
+                    Some(result) => result,
+                    None if requests.load(Ordering::Relaxed) == 0 => {
+                        tracing::debug!(%peer, "shutting down: closed a connection with no request in flight");
+                        Ok(())
+                    }
+                    None => conn.await,
+                }
+            }
         }
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// One request of a connection, from its head to the end of its response.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(requests: &Arc<AtomicUsize>) -> Self {
+        requests.fetch_add(1, Ordering::Relaxed);
+        Self(requests.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request in flight until hyper has taken all of it
+/// (or dropped it): a streamed response still being written is a request shutdown
+/// waits for.
+struct Counted {
+    body: ResponseBody,
+    _in_flight: InFlight,
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
