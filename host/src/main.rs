@@ -90,6 +90,10 @@ struct ServeArgs {
     /// Largest request body a function may read (e.g. 8MiB or 10MB); larger gets 413
     #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_request_body))]
     max_request_body: Size,
+    /// Request bodies held in memory at once, across all connections (each is read whole
+    /// before its function runs); past it requests get 503
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_buffered_bodies))]
+    max_buffered_bodies: Size,
     /// Largest response body a function may write; past it writes fail
     #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_response_body))]
     max_response_body: Size,
@@ -164,6 +168,7 @@ impl ServeArgs {
             http: HttpLimits {
                 max_request_body: self.max_request_body.0,
                 max_response_body: self.max_response_body.0,
+                max_buffered_bodies: self.max_buffered_bodies.0,
                 ..HttpLimits::default()
             },
             websocket: WebSocketLimits {
@@ -464,6 +469,7 @@ mod tests {
         let sizes = [
             config.http.max_request_body,
             config.http.max_response_body,
+            config.http.max_buffered_bodies,
             Size::from(config.websocket.max_message).0,
             Size::from(config.websocket.send_queue).0,
             Size::from(QueueLimits::default().bytes).0,

@@ -255,3 +255,27 @@ async fn shutdown_closes_idle_and_half_sent_connections_at_once() {
         );
     }
 }
+
+/// Bodies are read whole before their function runs, so the bytes all connections hold
+/// at once are bounded: past `max_buffered_bodies`, 503 with `Retry-After`; a body's
+/// bytes come back once its invocation is over.
+#[tokio::test]
+async fn request_bodies_in_memory_are_bounded_in_all() {
+    let p = project();
+    let mut config = test_config();
+    config.http.max_buffered_bodies = 64;
+    let server = Server::start_with(p.path(), config).await;
+    let post = |len: usize| {
+        format!(
+            "POST /body HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n{}",
+            "x".repeat(len)
+        )
+    };
+    let (status, answer) = exchange(server.addr, post(100).as_bytes()).await;
+    assert_eq!(status, Some(503), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    for _ in 0..3 {
+        let (status, answer) = exchange(server.addr, post(40).as_bytes()).await;
+        assert_eq!(status, Some(200), "each body's bytes were given back: {answer}");
+    }
+}

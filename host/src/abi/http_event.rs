@@ -35,6 +35,10 @@ pub struct HttpLimits {
     /// How long a client may go without sending a byte of its request body; past
     /// it, 408. See [`REQUEST_BODY_IDLE`].
     pub request_body_idle: Duration,
+    /// Request bodies held in memory at once, in bytes, across all connections: a body
+    /// is read whole before its function runs, so without this 10,000 connections could
+    /// hold 10,000 bodies. Past it a request gets 503 and `Retry-After`.
+    pub max_buffered_bodies: u64,
 }
 
 /// The default whole-body deadline. The body is read before the request takes an
@@ -61,6 +65,9 @@ impl Default for HttpLimits {
             max_response_body: 16 << 20,
             request_body_time: REQUEST_BODY_TIME,
             request_body_idle: REQUEST_BODY_IDLE,
+            // 64 bodies at the 4 MiB limit; typical bodies are far smaller, so many
+            // more requests than that are read at once.
+            max_buffered_bodies: 256 << 20,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! asks for an invocation slot: a slot is a wasm instance, and a client trickling
 //! its body must not hold one while it does.
 
+use super::limits::BodyHold;
 use super::response::text;
 use super::router::RouteMatch;
 use super::{App, Connection};
@@ -154,7 +155,9 @@ async fn invoke(
         }
     }
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, &limits).await {
+    // The body's bytes count against the budget until the invocation is over.
+    let mut hold = app.bodies.hold();
+    let body = match read_body(body, &limits, &mut hold).await {
         Ok(body) => body,
         Err(refused) => {
             tracing::warn!(
@@ -177,6 +180,7 @@ async fn invoke(
     );
 
     let run = async move {
+        let _hold = hold;
         let deployment = app.hub.deployment();
         match deployment
             .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
@@ -221,6 +225,8 @@ enum BodyRefused {
     TooSlow(Duration),
     #[error("the body is malformed: {0}")]
     Malformed(hyper::Error),
+    #[error(transparent)]
+    Busy(#[from] super::limits::BudgetSpent),
 }
 
 impl BodyRefused {
@@ -238,6 +244,16 @@ impl BodyRefused {
                 StatusCode::BAD_REQUEST,
                 "malformed request body\n".into(),
             )),
+            BodyRefused::Busy(_) => {
+                let mut response = closing(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many request bodies in flight; retry shortly\n".into(),
+                ));
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
         }
     }
 }
@@ -245,7 +261,11 @@ impl BodyRefused {
 /// Reads `body` whole: at most `max_request_body` bytes, all of them within
 /// `request_body_time`, with no pause longer than `request_body_idle`. A body that
 /// came in one piece (most do) is handed on without a copy.
-async fn read_body(mut body: Incoming, limits: &HttpLimits) -> Result<Bytes, BodyRefused> {
+async fn read_body(
+    mut body: Incoming,
+    limits: &HttpLimits,
+    hold: &mut BodyHold,
+) -> Result<Bytes, BodyRefused> {
     let deadline = Instant::now() + limits.request_body_time;
     let mut first = Bytes::new();
     let mut joined: Option<BytesMut> = None;
@@ -269,6 +289,7 @@ async fn read_body(mut body: Incoming, limits: &HttpLimits) -> Result<Bytes, Bod
         if received > limits.max_request_body {
             return Err(BodyRefused::TooLarge(limits.max_request_body));
         }
+        hold.grow(data.len() as u64)?;
         match joined.as_mut() {
             None if first.is_empty() => first = data,
             None => {

@@ -1,11 +1,12 @@
-//! Connection limits: in total, and per client address.
+//! Connection limits, in total and per client address, and the budget of request
+//! bodies held in memory.
 //!
 //! A permit is taken when a connection is accepted and travels with it (into the
 //! WebSocket task too, after an upgrade); dropping the last copy frees the slot.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many connections the server keeps open.
@@ -122,5 +123,87 @@ mod tests {
         drop(a1);
         assert_eq!(gate.open(), 2);
         assert!(gate.admit(b).is_ok());
+    }
+}
+
+/// Request-body bytes held in memory across all connections, up to a bound.
+#[derive(Debug)]
+pub struct BodyBudget {
+    held: AtomicU64,
+    max: u64,
+}
+
+impl BodyBudget {
+    pub fn new(max: u64) -> Arc<Self> {
+        Arc::new(Self {
+            held: AtomicU64::new(0),
+            max,
+        })
+    }
+
+    /// A hold of nothing yet, to grow as a body arrives.
+    pub fn hold(self: &Arc<Self>) -> BodyHold {
+        BodyHold {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+}
+
+/// One body's share of the [`BodyBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct BodyHold {
+    budget: Arc<BodyBudget>,
+    bytes: u64,
+}
+
+impl BodyHold {
+    /// Takes `more` bytes, or refuses if the budget has not that much left.
+    pub fn grow(&mut self, more: u64) -> Result<(), BudgetSpent> {
+        let budget = &self.budget;
+        budget
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(more).filter(|total| *total <= budget.max)
+            })
+            .map_err(|_| BudgetSpent(budget.max))?;
+        self.bytes += more;
+        Ok(())
+    }
+}
+
+impl Drop for BodyHold {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// The body budget is spent: every byte of it is held by bodies being read or run.
+#[derive(Debug, thiserror::Error)]
+#[error("request bodies in memory are at their limit of {0} bytes")]
+pub struct BudgetSpent(pub u64);
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn a_body_budget_refuses_past_its_bound_and_gets_bytes_back_on_drop() {
+        let budget = BodyBudget::new(100);
+        let mut a = budget.hold();
+        a.grow(60).unwrap();
+        let mut b = budget.hold();
+        assert!(b.grow(50).is_err(), "60 + 50 is over 100");
+        b.grow(40).unwrap();
+        assert_eq!(budget.held(), 100);
+        drop(a);
+        assert_eq!(budget.held(), 40);
+        drop(b);
+        assert_eq!(budget.held(), 0);
     }
 }

@@ -103,6 +103,8 @@ pub struct App {
     /// The project's `public/` folder, if it has one.
     pub public: Option<PathBuf>,
     pub gate: Arc<limits::ConnectionGate>,
+    /// Request bodies held in memory, across all connections (`--max-buffered-bodies`).
+    pub bodies: Arc<limits::BodyBudget>,
     /// Flips to `true` when the server starts shutting down.
     pub shutdown: watch::Sender<bool>,
     /// Connection and WebSocket tasks, awaited (up to `drain`) at shutdown.
@@ -143,6 +145,7 @@ impl App {
             feeds,
             router: Router::new(&loaded.routes),
             gate: limits::ConnectionGate::new(config.connections),
+            bodies: limits::BodyBudget::new(config.http.max_buffered_bodies),
             config,
             public,
             shutdown: watch::channel(false).0,
