@@ -25,7 +25,8 @@ pub fn add_to_linker<T: Send + 'static>(
                 env.channels
                     .subscribe(env.function, &channel)
                     .map_err(|error| {
-                        tracing::warn!(function = %st.function, %error, "subscribe refused");
+                        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                            error = %error.to_string().escape_debug(), "subscribe refused");
                         Errno::SubscribeFailed
                     })
             })
