@@ -1,10 +1,10 @@
-//! What a guest (or a client driving one) can make the host hold: the
-//! subscriptions a function keeps.
+//! What a guest (or a client driving one) can make the host hold or write: the
+//! subscriptions a function keeps, and the lines it puts into the host's log.
 
 use std::time::{Duration, Instant};
 use wisp::messaging::functions::SubscriptionLimits;
 use wisp_e2e::{
-    next_text, probe_project, publish, test_config, test_wasm, ws_path, Project, Server,
+    guest_log, next_text, probe_project, publish, test_config, test_wasm, ws_path, Project, Server,
 };
 
 /// How long to wait for something that must happen.
@@ -35,6 +35,54 @@ async fn subscribing_past_the_bound_gets_errno_20() {
     // A channel already held is not a new subscription.
     let reply = server.get("/dual?channel=room/0").await;
     assert_eq!(reply.text(), "subscribed");
+}
+
+/// A WAT guest whose `flood` export logs `lines` lines through `env._log`.
+fn flood_wat(lines: u32) -> String {
+    format!(
+        r#"(module
+            (import "env" "_log" (func $log (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "flood")
+            (func (export "flood") (param $id i32) (result i32)
+                (local $i i32)
+                (loop $again
+                    (call $log (i32.const 0) (i32.const 5))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br_if $again (i32.lt_u (local.get $i) (i32.const {lines}))))
+                (i32.const 0)))"#
+    )
+}
+
+/// The kept log lines that name `function`.
+fn lines_of(text: &str, function: &str) -> Vec<String> {
+    let tag = format!("function={function}");
+    text.lines()
+        .filter(|line| line.contains(&tag))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_guest_logging_in_a_loop_is_rate_limited() {
+    let logs = guest_log();
+    let p = Project::new();
+    let lines = 20_000;
+    let wasm = p.wat("log_flood", &flood_wat(lines));
+    p.http_function("log_flood", "GET", "/flood", "flood", &wasm);
+    let server = Server::start_with(p.path(), test_config()).await;
+    let reply = server.get("/flood").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let kept = lines_of(&logs.text(), "log_flood");
+    assert!(
+        kept.len() < lines as usize / 4,
+        "{} of {lines} lines were written",
+        kept.len()
+    );
+    assert!(
+        kept.iter().any(|line| line.contains("suppressing")),
+        "no line says lines were suppressed"
+    );
 }
 
 /// Subscribes the `dual` function to `channel`, again and again, until that works

@@ -12,6 +12,7 @@
 
 use super::broker::{ClusterLink, Reach, Sink, SinkId};
 use super::{Hub, Message};
+use crate::abi::env::{LineBudget, Verdict};
 use crate::abi::{EventData, PubSubEvent};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,11 @@ use tokio::sync::mpsc;
 /// too far behind: new messages for it are dropped, with a warning, rather than
 /// held without bound.
 const SUBSCRIPTION_QUEUE: usize = 1024;
+
+/// "Function is behind; message dropped" warnings one function may write per
+/// second. A publish flood at a slow function would otherwise write one line per
+/// message; past this, one line later says how many were suppressed.
+const DROP_WARNINGS_PER_SECOND: u32 = 10;
 
 /// Guest-made subscriptions one function may hold unless `serve` says otherwise.
 pub const DEFAULT_SUBSCRIPTIONS_PER_FUNCTION: usize = 1000;
@@ -86,6 +92,8 @@ struct State {
     active: HashMap<(usize, String), Held>,
     /// Guest-made subscriptions each function holds.
     counts: HashMap<usize, usize>,
+    /// Each function's budget of drop warnings, shared by its subscriptions.
+    warnings: HashMap<usize, Arc<Mutex<LineBudget>>>,
 }
 
 struct Held {
@@ -145,6 +153,11 @@ impl Subscriptions {
         }
         let (function, topic) = key;
         let last_used = Arc::new(AtomicU64::new(now));
+        let warnings = state
+            .warnings
+            .entry(function)
+            .or_insert_with(|| Arc::new(Mutex::new(LineBudget::new(DROP_WARNINGS_PER_SECOND))))
+            .clone();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         tokio::spawn(run(hub.me.clone(), function, rx));
         let name = hub.deployment().functions[function].name.clone();
@@ -159,6 +172,7 @@ impl Subscriptions {
             tx,
             epoch: self.epoch,
             last_used: last_used.clone(),
+            warnings,
         };
         hub.broker.subscribe(&topic, Arc::new(sink), reach);
         state
@@ -234,6 +248,7 @@ struct FunctionSink {
     epoch: Instant,
     /// When a message last came, shared with the subscription's entry.
     last_used: Arc<AtomicU64>,
+    warnings: Arc<Mutex<LineBudget>>,
 }
 
 impl Sink for FunctionSink {
@@ -249,8 +264,25 @@ impl Sink for FunctionSink {
         self.last_used
             .store(millis_since(self.epoch), Ordering::Relaxed);
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(message.clone()) {
-            tracing::warn!(function = %self.name, channel = %message.channel,
-                "function is {SUBSCRIPTION_QUEUE} messages behind; message dropped");
+            let verdict = self
+                .warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(Instant::now());
+            let channel = &message.channel;
+            match verdict {
+                Verdict::Write { suppressed } => {
+                    if suppressed > 0 {
+                        tracing::warn!(function = %self.name, suppressed,
+                            "{suppressed} more messages dropped for this function (their warnings suppressed)");
+                    }
+                    tracing::warn!(function = %self.name, %channel,
+                        "function is {SUBSCRIPTION_QUEUE} messages behind; message dropped");
+                }
+                Verdict::FirstSuppressed => tracing::warn!(function = %self.name,
+                    "over {DROP_WARNINGS_PER_SECOND} dropped-message warnings a second; suppressing the rest of this second's"),
+                Verdict::Suppressed => {}
+            }
         }
     }
 }
