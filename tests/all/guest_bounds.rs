@@ -85,6 +85,43 @@ async fn a_guest_logging_in_a_loop_is_rate_limited() {
     );
 }
 
+#[tokio::test]
+async fn guest_log_lines_are_written_escaped() {
+    let logs = guest_log();
+    let p = Project::new();
+    let wasm = p.wat(
+        "log_forger",
+        r#"(module
+            (import "env" "_log" (func $log (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "hello\nwisp: forged\1b[31mred\tend")
+            (func (export "forge") (param $id i32) (result i32)
+                (call $log (i32.const 0) (i32.const 30))
+                (i32.const 0)))"#,
+    );
+    p.http_function("log_forger", "GET", "/forge", "forge", &wasm);
+    let server = Server::start_with(p.path(), test_config()).await;
+    let reply = server.get("/forge").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let text = logs.text();
+    let kept = lines_of(&text, "log_forger");
+    assert_eq!(kept.len(), 1, "one line, not a forged second one: {kept:?}");
+    assert!(
+        kept[0].contains(r"hello\nwisp: forged\u{1b}[31mred"),
+        "{:?}",
+        kept[0]
+    );
+    assert!(
+        kept[0].contains("red\tend"),
+        "a tab stays a tab: {:?}",
+        kept[0]
+    );
+    assert!(
+        !text.contains("wisp: forged\u{1b}"),
+        "the escape was written raw"
+    );
+}
+
 /// Subscribes the `dual` function to `channel`, again and again, until that works
 /// (a subscription it held was dropped) or [`WAIT`] has passed.
 async fn subscribe_once_there_is_room(server: &Server, channel: &str) {

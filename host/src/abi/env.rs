@@ -1,11 +1,14 @@
 //! Taubyte's `env` module: `_ready`, `_sleep` and `_log`, and how guest lines reach the
 //! host's log ([`log_line`]; the runtime sends WASI stdout and stderr the same way).
 //!
-//! Each function has a budget of lines a second ([`GUEST_LINES_PER_SECOND`]): a
-//! function that prints each message of a publish flood would otherwise grow the log
-//! as fast as clients publish.
+//! What a guest prints is the guest's (and often its clients') to choose, so each line
+//! is written escaped ([`escape_line`]): a newline or a terminal escape in it cannot
+//! forge a host log line or recolour an operator's terminal. And each function has a
+//! budget of lines a second ([`GUEST_LINES_PER_SECOND`]): a function that prints each
+//! message of a publish flood would otherwise grow the log as fast as clients publish.
 
 use super::{split, View, ENV_MODULE};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +39,7 @@ pub fn add_to_linker<T: Send + 'static>(
         move |mut caller: Caller<'_, T>, ptr: i32, len: i32| {
             let (memory, state) = split(&mut caller, view);
             match memory.string(ptr, len) {
-                // Rate-limited like the guest's stdout.
+                // Escaped and rate-limited like the guest's stdout.
                 Ok(line) => log_line(&state.function, None, &line),
                 Err(errno) => {
                     tracing::debug!(function = %state.function, ?errno, "_log with a bad pointer")
@@ -111,13 +114,31 @@ impl LineBudget {
     }
 }
 
+/// `line` with its control characters other than tab escaped (`\n`, `\u{1b}`), so
+/// that it stays one line and cannot drive a terminal.
+pub fn escape_line(line: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && c != '\t';
+    if !line.chars().any(escaped) {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if escaped(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Each function's [`LineBudget`], by name. Held for the process, as the log is: a
 /// function's budget spans its invocations, which each get a fresh writer. Names
 /// are a project's function names, so this grows only with the projects loaded.
 static BUDGETS: Mutex<Option<HashMap<Arc<str>, LineBudget>>> = Mutex::new(None);
 
 /// Writes one line a guest printed (`stream`: `stdout` or `stderr`, `None` for
-/// `env._log`), within its function's budget.
+/// `env._log`), escaped and within its function's budget.
 pub fn log_line(function: &Arc<str>, stream: Option<&'static str>, line: &str) {
     let verdict = {
         let mut budgets = BUDGETS.lock().unwrap_or_else(|p| p.into_inner());
@@ -133,6 +154,7 @@ pub fn log_line(function: &Arc<str>, stream: Option<&'static str>, line: &str) {
                 tracing::warn!(target: "guest", function = %function, suppressed,
                     "{suppressed} lines from this function suppressed");
             }
+            let line = escape_line(line);
             match stream {
                 Some(stream) => tracing::info!(target: "guest", function = %function,
                     stream, "{line}"),
@@ -190,6 +212,17 @@ mod tests {
         assert_eq!(budget.admit(next), Verdict::Write { suppressed: 0 });
         assert_eq!(budget.admit(next), Verdict::Write { suppressed: 0 });
         assert_eq!(budget.admit(next), Verdict::FirstSuppressed);
+    }
+
+    #[test]
+    fn a_line_with_a_newline_and_a_terminal_escape_is_logged_escaped() {
+        let function: Arc<str> = "escape_test_function".into();
+        let log = logged(|| log_line(&function, None, "one\ntwo: \x1b[31mred\tend"));
+        assert_eq!(log.lines().count(), 1, "{log:?}");
+        assert!(log.contains(r"one\ntwo: \u{1b}[31mred"), "{log:?}");
+        assert!(log.contains("red\tend"), "a tab stays a tab: {log:?}");
+        assert!(!log.contains('\x1b'), "{log:?}");
+        assert!(log.contains("function=escape_test_function"), "{log:?}");
     }
 
     #[test]

@@ -161,10 +161,13 @@ impl Subscriptions {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         tokio::spawn(run(hub.me.clone(), function, rx));
         let name = hub.deployment().functions[function].name.clone();
+        let shown = topic.escape_debug();
         // Reach means something only in a cluster.
         match hub.broker.cluster_link() {
-            ClusterLink::Off => tracing::info!(function = %name, %topic, "function subscribed"),
-            _ => tracing::info!(function = %name, %topic, ?reach, "function subscribed"),
+            ClusterLink::Off => {
+                tracing::info!(function = %name, topic = %shown, "function subscribed")
+            }
+            _ => tracing::info!(function = %name, topic = %shown, ?reach, "function subscribed"),
         }
         let sink = FunctionSink {
             function,
@@ -269,7 +272,7 @@ impl Sink for FunctionSink {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .admit(Instant::now());
-            let channel = &message.channel;
+            let channel = message.channel.escape_debug();
             match verdict {
                 Verdict::Write { suppressed } => {
                     if suppressed > 0 {
@@ -300,7 +303,8 @@ async fn run(hub: Weak<Hub>, function: usize, mut rx: mpsc::Receiver<Arc<Message
         });
         if let Err(error) = deployment.invoke_pubsub(hub, function, event).await {
             let name = &deployment.functions[function].name;
-            tracing::warn!(function = %name, channel = %message.channel, %error, "pub/sub function failed");
+            tracing::warn!(function = %name, channel = %message.channel.escape_debug(),
+                error = %error.to_string().escape_debug(), "pub/sub function failed");
         }
     }
 }

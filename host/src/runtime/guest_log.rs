@@ -4,8 +4,8 @@
 //! terminal: each complete line becomes a `tracing` event under target `guest`, tagged
 //! with the function's name and the stream, so operators see what their functions
 //! print without the guest reaching the host's own stdout. Each line goes out as
-//! `env._log` lines do ([`log_line`]): within the function's budget of lines a
-//! second.
+//! `env._log` lines do ([`log_line`]): escaped, and within the function's budget of
+//! lines a second.
 
 use crate::abi::env::log_line;
 use bytes::Bytes;
