@@ -10,6 +10,7 @@ use std::sync::Arc;
 use wisp::abi::http_event::HttpLimits;
 use wisp::load::{LoadOptions, Problems};
 use wisp::messaging::broker::{Broker, LocalBroker};
+use wisp::messaging::functions::SubscriptionLimits;
 use wisp::messaging::nats::{
     check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
 };
@@ -126,6 +127,9 @@ struct ServeArgs {
     /// Messages per second one WebSocket client may publish (0: no limit); more closes with 1008
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().websocket.publish_rate)]
     ws_publish_rate: u32,
+    /// Channels one function may subscribe itself to (`Subscribe()`); past it, subscribing gets errno 20
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().subscriptions.per_function)]
+    max_subscriptions_per_function: usize,
     /// On Ctrl-C or SIGTERM, how long in-flight work may take before Wisp exits anyway
     #[arg(long, value_name = "DURATION", default_value_t = GoDuration(ServerConfig::default().drain))]
     shutdown_timeout: GoDuration,
@@ -180,6 +184,10 @@ impl ServeArgs {
             connections: ConnectionLimits {
                 max_total: self.max_connections,
                 max_per_client: self.max_connections_per_client,
+            },
+            subscriptions: SubscriptionLimits {
+                per_function: self.max_subscriptions_per_function,
+                ..SubscriptionLimits::default()
             },
             drain: self.shutdown_timeout.0,
         }
@@ -518,6 +526,7 @@ mod tests {
                 "--ws-max-message 1MiB",
                 "--ws-send-queue 1MiB",
                 "--ws-publish-rate 1000",
+                "--max-subscriptions-per-function 1000",
                 "--shutdown-timeout 10s",
                 "--cluster-queue 10000",
                 "--cluster-queue-bytes 64MiB",

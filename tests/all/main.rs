@@ -18,6 +18,7 @@ mod cluster;
 mod compat;
 mod faults;
 mod fuzz;
+mod guest_bounds;
 mod hostile_http;
 mod http_calls;
 mod limits;

@@ -2,7 +2,9 @@
 //!
 //! Every channel is checked by messaging (through [`Channels`](super::Channels)) against the
 //! project's messaging resources; a refused channel gets Taubyte's errno (20, 21 or 38) and
-//! a log line. Channel names may contain `/` (Taubyte's own host fails on them).
+//! a log line. Channel names may contain `/` (Taubyte's own host fails on them). A guest
+//! (or the client it took a name from) chooses them, so log lines show them escaped: a
+//! name with a newline or a terminal escape cannot forge a line or recolour a terminal.
 
 use super::memory::GuestMemory;
 use super::{call, AbiState, Errno, View, SDK_MODULE};
@@ -25,7 +27,8 @@ pub fn add_to_linker<T: Send + 'static>(
                 env.channels
                     .subscribe(env.function, &channel)
                     .map_err(|error| {
-                        tracing::warn!(function = %st.function, %error, "subscribe refused");
+                        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                            error = %error.to_string().escape_debug(), "subscribe refused");
                         Errno::SubscribeFailed
                     })
             })
@@ -42,15 +45,16 @@ pub fn add_to_linker<T: Send + 'static>(
                 // Refuse an oversized message before copying it out of the guest.
                 let limit = env.channels.max_message();
                 if data_len as u32 as usize > limit {
-                    tracing::warn!(function = %st.function, size = data_len as u32, limit,
-                        "publish refused: message over the limit");
+                    tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                        size = data_len as u32, limit, "publish refused: message over the limit");
                     return Err(Errno::PublishFailed);
                 }
                 let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
                 env.channels
                     .publish(env.function, env.scope, &channel, payload)
                     .map_err(|error| {
-                        tracing::warn!(function = %st.function, %error, "publish refused");
+                        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                            error = %error.to_string().escape_debug(), "publish refused");
                         Errno::PublishFailed
                     })
             })
@@ -143,7 +147,8 @@ fn websocket_path(
         .channels
         .websocket_path(st.env.scope, &channel)
         .map_err(|error| {
-            tracing::warn!(function = %st.function, %error, "WebSocket URL refused");
+            tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                error = %error.to_string().escape_debug(), "WebSocket URL refused");
             Errno::GetWebSocketUrlFailed
         })
 }

@@ -4,7 +4,8 @@
 //! - [`broker`]: the [`Broker`](broker::Broker) seam and the in-process broker.
 //! - [`nats`]: the cluster broker: nodes share channels through NATS.
 //! - [`scope`]: messaging resources → which channels are allowed, topics, URLs.
-//! - [`functions`]: pub/sub functions as subscribers, invoked in order per channel.
+//! - [`functions`]: pub/sub functions as subscribers, invoked in order per channel;
+//!   the bound on the subscriptions guests make, and their idle drop.
 //!
 //! [`Hub`] is what guests' pub/sub calls reach: it implements the ABI's
 //! [`Channels`] seam.
@@ -96,6 +97,8 @@ pub enum MessagingError {
     Publish(#[from] PublishError),
     #[error("message of {0} bytes is over the {1}-byte limit")]
     TooLarge(usize, usize),
+    #[error(transparent)]
+    TooManySubscriptions(#[from] functions::TooManySubscriptions),
 }
 
 /// The messaging side of a running project: access rules, the broker, and the
@@ -117,13 +120,14 @@ impl Hub {
         broker: Arc<dyn Broker>,
         deployment: Arc<Deployment>,
         max_message: usize,
+        subscriptions: functions::SubscriptionLimits,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             scopes,
             max_message,
             broker,
             deployment,
-            subscriptions: functions::Subscriptions::default(),
+            subscriptions: functions::Subscriptions::new(subscriptions),
             me: me.clone(),
         })
     }
@@ -159,15 +163,26 @@ impl Hub {
         Ok(scope.websocket_path(channel))
     }
 
-    /// Subscribes function `function` to `channel` in its own scope. Idempotent:
-    /// a function is called once per message however often it subscribes.
-    /// `Reach::Node` (a trigger marked `local: true`) takes only this node's
-    /// messages; so does any subscription to a channel marked `local: true`.
+    /// Subscribes function `function` to `channel` in its own scope for its
+    /// `trigger.type: pubsub`: a subscription kept for as long as the project runs.
+    /// Idempotent: a function is called once per message however often it
+    /// subscribes. `Reach::Node` (a trigger marked `local: true`) takes only this
+    /// node's messages; so does any subscription to a channel marked `local: true`.
     pub fn subscribe_function(
         &self,
         function: usize,
         channel: &str,
         reach: Reach,
+    ) -> Result<(), MessagingError> {
+        self.subscribe_as(function, channel, reach, functions::Made::ByTrigger)
+    }
+
+    fn subscribe_as(
+        &self,
+        function: usize,
+        channel: &str,
+        reach: Reach,
+        made: functions::Made,
     ) -> Result<(), MessagingError> {
         let scope_index = self.deployment.scope_of(function);
         let scope = self.scopes.get(scope_index);
@@ -177,7 +192,8 @@ impl Hub {
             Reach::Node => Reach::Node,
             Reach::Cluster => reach,
         };
-        self.subscriptions.subscribe(self, function, topic, reach);
+        self.subscriptions
+            .subscribe(self, function, topic, reach, made)?;
         Ok(())
     }
 }
@@ -195,8 +211,11 @@ impl Channels for Hub {
         Ok(Hub::publish(self, scope, channel, data, None, origin)?)
     }
 
+    /// A guest's own `Subscribe()`: counted against its bound, dropped when idle
+    /// (see [`functions::SubscriptionLimits`]).
     fn subscribe(&self, function: usize, channel: &str) -> Result<(), Refusal> {
-        Ok(self.subscribe_function(function, channel, Reach::Cluster)?)
+        let made = functions::Made::ByGuest;
+        Ok(self.subscribe_as(function, channel, Reach::Cluster, made)?)
     }
 
     fn websocket_path(&self, scope: usize, channel: &str) -> Result<String, Refusal> {

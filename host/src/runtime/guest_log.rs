@@ -3,8 +3,11 @@
 //! A guest's `println!` (or TinyGo's `fmt.Printf`) goes to WASI stdout. Wisp grants no
 //! terminal: each complete line becomes a `tracing` event under target `guest`, tagged
 //! with the function's name and the stream, so operators see what their functions
-//! print without the guest reaching the host's own stdout.
+//! print without the guest reaching the host's own stdout. Each line goes out as
+//! `env._log` lines do ([`log_line`]): escaped, and within the function's budget of
+//! lines a second.
 
+use crate::abi::env::log_line;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -101,7 +104,7 @@ impl LineWriter {
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.pending);
         let line = line.trim_end_matches('\r');
-        tracing::info!(target: "guest", function = %self.function, stream = self.stream.as_str(), "{line}");
+        log_line(&self.function, Some(self.stream.as_str()), line);
         self.pending.clear();
     }
 }

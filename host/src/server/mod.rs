@@ -35,6 +35,7 @@ pub mod websocket;
 use crate::abi::http_event::{BoxError, HttpLimits, ResponseBody};
 use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
+use crate::messaging::functions::SubscriptionLimits;
 use crate::messaging::Hub;
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -79,6 +80,8 @@ pub struct ServerConfig {
     pub http: HttpLimits,
     pub websocket: websocket::WebSocketLimits,
     pub connections: limits::ConnectionLimits,
+    /// The subscriptions functions make themselves with `Subscribe()`.
+    pub subscriptions: SubscriptionLimits,
     /// See [`DEFAULT_DRAIN`].
     pub drain: Duration,
 }
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
             http: HttpLimits::default(),
             websocket: websocket::WebSocketLimits::default(),
             connections: limits::ConnectionLimits::default(),
+            subscriptions: SubscriptionLimits::default(),
             drain: DEFAULT_DRAIN,
         }
     }
@@ -123,6 +127,7 @@ impl App {
             broker,
             Arc::new(loaded.deployment),
             config.websocket.max_message,
+            config.subscriptions,
         );
         for trigger in &loaded.triggers {
             let reach = if trigger.local {
