@@ -330,3 +330,52 @@ async fn ten_percent_stalled_clients_do_not_slow_the_others() {
         "every stalled client is closed once its queue is full"
     );
 }
+
+/// A client that sends a request for a large public file and then stops reading
+/// keeps its response open. The server must hold about a chunk of the file for it
+/// (and hyper's write buffer), not the whole file: reading it whole made 10 such
+/// clients of a 100 MB file cost 990 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_files_for_clients_that_stop_reading_are_not_held_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const FILE: usize = 32 << 20;
+    const CLIENTS: usize = 8;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("public")).expect("public/");
+    std::fs::write(p.path().join("public/big.bin"), vec![7u8; FILE]).expect("big.bin");
+    p.file("public/index.html", "hello\n");
+    let server = Server::start(p.path()).await;
+    assert_eq!(server.get("/index.html").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = rss_kib();
+
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let mut stream = socket.connect(server.addr).await.expect("connect");
+        stream
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: wisp\r\n\r\n")
+            .await
+            .expect("a request");
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut head))
+            .await
+            .expect("a status line in time")
+            .expect("a status line");
+        assert_eq!(&head, b"HTTP/1.1 200");
+        clients.push(stream);
+    }
+    // Let the server read as far ahead as it will.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let holding = rss_kib();
+    drop(clients);
+    println!(
+        "slow readers: {CLIENTS} clients of a {} MiB public file that stop reading; RSS {} MiB before, {} MiB while they hold their responses",
+        FILE >> 20,
+        baseline / 1024,
+        holding / 1024
+    );
+    assert_rss_back(baseline, holding);
+}
