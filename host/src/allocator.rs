@@ -12,6 +12,11 @@
 //! memory is fresh each time, faulted in page by page (on a 2-core VM about 0.5 ms
 //! per MiB). Serving small requests and fanning out messages allocates nothing that
 //! size (docs/reliability.md, "Memory after large bodies").
+//!
+//! The trim threshold only reaches an arena's free top. Many small blocks freed
+//! together, as when a crowd of idle connections closes (each held its task and
+//! hyper's 8 KiB read buffer), leave free pages between blocks still in use, which
+//! stay resident until [`give_back_free_pages`] hands them back.
 
 /// Pins the allocator's thresholds (see the module's doc). Call it before the work
 /// starts (again changes nothing): `wisp serve` does, and so do the end-to-end
@@ -28,6 +33,22 @@ pub fn return_freed_memory() {
         };
         if !pinned {
             tracing::warn!("could not pin malloc's thresholds; freed memory may stay resident");
+        }
+    }
+}
+
+/// Hands every free page inside the allocator's arenas back to the kernel
+/// (glibc's `malloc_trim(0)`), not only an arena's top. It walks each arena under
+/// that arena's lock, so it is for now and then, after a crowd has gone (the
+/// server calls it once the open-connection count has fallen back from a peak),
+/// never per request.
+pub fn give_back_free_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases free memory to the kernel; it is
+        // thread-safe and leaves every allocation as it is.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 }

@@ -24,4 +24,5 @@ mod http_calls;
 mod limits;
 mod messaging;
 mod samples;
+mod static_files;
 mod wasm_checks;

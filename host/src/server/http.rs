@@ -114,7 +114,9 @@ async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody>
     let path = req.uri().path();
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         if let Some(public) = &app.public {
-            if let Some(response) = super::static_files::serve(public, path).await {
+            if let Some(response) =
+                super::static_files::serve(public, req.method(), path, req.headers()).await
+            {
                 return response;
             }
         }

@@ -70,6 +70,15 @@ pub const MAX_HEADERS: usize = 100;
 /// signal before the server exits anyway.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
+/// How far the open-connection count must fall from its peak before the server
+/// hands the allocator's free pages back to the kernel: 256 idle connections held
+/// about 2.5 MiB.
+const TRIM_AFTER_CLOSED: usize = 256;
+
+/// How often the open-connection count is looked at for [`TRIM_AFTER_CLOSED`]: a
+/// crowd that comes and goes between two looks is missed until the next one.
+const TRIM_CHECK: Duration = Duration::from_secs(1);
+
 /// Where `wisp serve` listens unless told otherwise: this host only, so a first run
 /// exposes nothing to the network.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -179,6 +188,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
+    let trimmer = tokio::spawn(trim_after_crowds(app.clone()));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -211,6 +221,7 @@ pub async fn run(
     }
 
     drop(listener);
+    trimmer.abort();
     let open = app.gate.open();
     tracing::info!(open, drain = ?app.config.drain, "shutting down: no new connections; draining");
     app.shutdown.send_replace(true);
@@ -229,6 +240,32 @@ pub async fn run(
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     app.hub.broker.settle(left).await;
     Ok(())
+}
+
+/// Gives the memory a crowd of connections held back to the kernel once the
+/// open-connection count has fallen [`TRIM_AFTER_CLOSED`] below its peak: their
+/// tasks and buffers were small blocks, whose freed pages glibc keeps inside its
+/// arenas otherwise (10,000 idle connections: 134 MB, and it stayed). It looks
+/// once a [`TRIM_CHECK`], not per connection or request; the trim runs on a
+/// blocking thread.
+async fn trim_after_crowds(app: Arc<App>) {
+    let mut ticks = tokio::time::interval(TRIM_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut peak = app.gate.open();
+    loop {
+        ticks.tick().await;
+        let open = app.gate.open();
+        peak = peak.max(open);
+        if peak - open >= TRIM_AFTER_CLOSED {
+            tracing::debug!(
+                peak,
+                open,
+                "connections fell back from a peak; trimming the heap"
+            );
+            let _ = tokio::task::spawn_blocking(crate::allocator::give_back_free_pages).await;
+            peak = open;
+        }
+    }
 }
 
 async fn serve_connection(
