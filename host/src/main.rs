@@ -518,6 +518,7 @@ mod tests {
             [
                 "--listen 127.0.0.1:8080",
                 "--max-request-body 4MiB",
+                "--max-buffered-bodies 256MiB",
                 "--max-response-body 16MiB",
                 "--max-concurrent 1000",
                 "--max-queued 1000",
