@@ -23,3 +23,4 @@ mod limits;
 mod messaging;
 mod samples;
 mod wasm_checks;
+mod websocket;

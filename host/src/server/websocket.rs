@@ -9,7 +9,9 @@
 //!
 //! A slow client never slows anyone else: how far it may fall behind its channel
 //! is bounded in bytes, and past the bound the connection is closed with code 1008
-//! (policy violation, reason "slow consumer") and a log line. Every connection is
+//! (policy violation, reason "slow consumer") and a log line. Its own frames (the
+//! pongs and close replies it is owed) count against the same bound, so a client
+//! that sends pings and never reads is closed the same way. Every connection is
 //! pinged each interval; a client silent for two intervals is dropped. A bug that
 //! panics while writing a client closes that client with 1011 (internal error).
 
@@ -46,7 +48,8 @@ pub struct WebSocketLimits {
     /// Largest message (and frame) a client may send; larger closes with 1009.
     pub max_message: usize,
     /// Bytes a client may fall behind its channel (sent to the channel, not yet to
-    /// it) before it counts as too slow and is closed.
+    /// it, and its own frames: pongs, close replies) before it counts as too slow
+    /// and is closed.
     pub send_queue: usize,
     /// How often each connection is pinged; two silent intervals drop it.
     pub ping_interval: Duration,
@@ -286,7 +289,8 @@ async fn serve(
         let step = match wake {
             Wake::Attention => match outbound.status() {
                 Status::Overflowed => {
-                    tracing::warn!(socket = id, %channel, limit = limits.send_queue,
+                    tracing::warn!(socket = id, peer = %connection.peer, channel = %channel.escape_debug(),
+                        limit = limits.send_queue,
                         "WebSocket client too slow (send queue full); closing with 1008");
                     outbound.discard();
                     close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
