@@ -46,6 +46,14 @@ async fn upgrade(stream: &mut TcpStream, path: &str, headers: &[&str]) -> (u16, 
     (status, head)
 }
 
+/// A fresh connection to `path` with `headers`: the status of the answer, and the
+/// connection.
+async fn connect(server: &Server, path: &str, headers: &[&str]) -> (u16, String, TcpStream) {
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let (status, head) = upgrade(&mut stream, path, headers).await;
+    (status, head, stream)
+}
+
 /// A client frame: `first` is the first byte (FIN, RSV bits, opcode); masked as a
 /// client must, unless `masked` is false.
 fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
@@ -148,5 +156,32 @@ async fn a_client_that_pings_and_never_reads_is_closed_while_the_others_keep_rec
     assert_eq!(
         next_text(&mut live, WAIT).await.as_deref(),
         Some("still here")
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_with_an_invalid_key_gets_400() {
+    let p = wisp_e2e::probe_project();
+    let server = Server::start(p.path()).await;
+    let path = ws_path("room/k");
+    for key in [
+        "not a key",
+        // The base64 of 3 bytes, and of 18.
+        "AAAA",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+        // 16 bytes and one character of junk.
+        "dGhlIHNhbXBsZSBub25jZQ==x",
+        "dGhlIHNhbXBsZSBub25jZQ=*",
+    ] {
+        let header = format!("Sec-WebSocket-Key: {key}");
+        let (status, head, _) = connect(&server, &path, &[header.as_str()]).await;
+        assert_eq!(status, 400, "key {key:?}: {head}");
+    }
+    let header = format!("Sec-WebSocket-Key: {KEY}");
+    let (status, head, _) = connect(&server, &path, &[header.as_str()]).await;
+    assert_eq!(status, 101, "{head}");
+    assert!(
+        head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "RFC 6455's own example answer: {head}"
     );
 }

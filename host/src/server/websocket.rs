@@ -14,6 +14,8 @@
 //! that sends pings and never reads is closed the same way. Every connection is
 //! pinged each interval; a client silent for two intervals is dropped. A bug that
 //! panics while writing a client closes that client with 1011 (internal error).
+//!
+//! A handshake whose `Sec-WebSocket-Key` is not the base64 of 16 bytes gets 400.
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
@@ -115,7 +117,7 @@ pub fn handle(
         };
         return text(status, format!("{error}\n"));
     }
-    let key = match websocket_key(&req) {
+    let key = match websocket_key(&req, &connection) {
         Ok(key) => key,
         Err(response) => return *response,
     };
@@ -170,8 +172,12 @@ pub fn handle(
     response
 }
 
-/// The client's handshake key, or the response for a request that is no upgrade.
-fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<ResponseBody>>> {
+/// The client's handshake key, or the response for a request that is no upgrade or
+/// whose key is not one.
+fn websocket_key(
+    req: &Request<Incoming>,
+    from: &Connection,
+) -> Result<String, Box<Response<ResponseBody>>> {
     let header = |name| {
         req.headers()
             .get(name)
@@ -202,13 +208,36 @@ fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<Respons
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return Err(Box::new(response));
     }
-    match header(SEC_WEBSOCKET_KEY) {
-        Some(key) => Ok(key.to_owned()),
-        None => Err(Box::new(text(
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY) else {
+        return Err(Box::new(text(
             StatusCode::BAD_REQUEST,
             "missing Sec-WebSocket-Key\n".into(),
-        ))),
+        )));
+    };
+    match key.to_str() {
+        Ok(key) if valid_key(key) => Ok(key.to_owned()),
+        _ => {
+            let key = String::from_utf8_lossy(key.as_bytes());
+            tracing::warn!(peer = %from.peer, key = %key.escape_debug(),
+                "WebSocket handshake refused: Sec-WebSocket-Key is not the base64 of 16 bytes");
+            Err(Box::new(text(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Key must be the base64 of 16 bytes\n".into(),
+            )))
+        }
     }
+}
+
+/// Whether `key` is what RFC 6455 asks of a `Sec-WebSocket-Key`: 16 bytes in
+/// base64, which is 22 characters of the base64 alphabet and `==`. The padding
+/// bits of the 22nd are not checked, as lenient decoders do not check them either.
+fn valid_key(key: &str) -> bool {
+    let key = key.as_bytes();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// Keeps a connection in its channel's feed; leaves it when dropped, even if the
@@ -441,4 +470,27 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Frame {
         code,
         reason: reason.into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_key;
+
+    #[test]
+    fn keys_must_be_16_bytes_in_base64() {
+        assert!(valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(valid_key("AAAAAAAAAAAAAAAAAAAA+/=="));
+        for key in [
+            "",
+            "AAAA",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZQ==x",
+            "dGhlIHNhbXBsZSBub25jZQ=*",
+            "dGhlIHNhbXBsZSBub25jZ===",
+            "dGhlIHNhbXBsZSBub25j-Q==",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(!valid_key(key), "{key:?}");
+        }
+    }
 }
