@@ -185,3 +185,39 @@ async fn a_handshake_with_an_invalid_key_gets_400() {
         "RFC 6455's own example answer: {head}"
     );
 }
+
+#[tokio::test]
+async fn origins_outside_a_projects_allow_list_get_403() {
+    let p = wisp_e2e::probe_project();
+    p.file(
+        "config.yaml",
+        "id: test-project\nname: test\nwisp:\n  origins:\n    - https://example.com\n    - http://localhost:3000\n",
+    );
+    let server = Server::start(p.path()).await;
+    let path = ws_path("room/o");
+    let key = format!("Sec-WebSocket-Key: {KEY}");
+    for allowed in ["https://example.com", "http://localhost:3000"] {
+        let origin = format!("Origin: {allowed}");
+        let (status, head, _) = connect(&server, &path, &[key.as_str(), origin.as_str()]).await;
+        assert_eq!(status, 101, "{allowed}: {head}");
+    }
+    for refused in [
+        "https://evil.example",
+        "http://example.com",
+        "https://example.com.evil.example",
+        "null",
+    ] {
+        let origin = format!("Origin: {refused}");
+        let (status, head, _) = connect(&server, &path, &[key.as_str(), origin.as_str()]).await;
+        assert_eq!(status, 403, "{refused}: {head}");
+    }
+    // A request with no Origin comes from no page: the list does not apply.
+    let (status, head, _) = connect(&server, &path, &[key.as_str()]).await;
+    assert_eq!(status, 101, "{head}");
+    // Without the list (the default), any origin may connect.
+    let open = wisp_e2e::probe_project();
+    let server = Server::start(open.path()).await;
+    let origin = "Origin: https://evil.example";
+    let (status, head, _) = connect(&server, &path, &[key.as_str(), origin]).await;
+    assert_eq!(status, 101, "{head}");
+}

@@ -89,6 +89,8 @@ pub struct App {
     pub config: ServerConfig,
     /// The project's `public/` folder, if it has one.
     pub public: Option<PathBuf>,
+    /// The origins whose pages may open WebSockets (`wisp.origins`); `None`: any.
+    pub origins: Option<Vec<String>>,
     pub gate: Arc<limits::ConnectionGate>,
     /// Flips to `true` when the server starts shutting down.
     pub shutdown: watch::Sender<bool>,
@@ -103,6 +105,7 @@ impl App {
     /// Must run inside the tokio runtime (subscriptions start tasks).
     pub fn start(loaded: Loaded, broker: Arc<dyn Broker>, config: ServerConfig) -> Arc<Self> {
         let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
+        let origins = loaded.project.origins.clone();
         let hub = Hub::new(
             loaded.scopes,
             broker,
@@ -132,6 +135,7 @@ impl App {
             gate: limits::ConnectionGate::new(config.connections),
             config,
             public,
+            origins,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
         })

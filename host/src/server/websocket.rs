@@ -15,7 +15,8 @@
 //! pinged each interval; a client silent for two intervals is dropped. A bug that
 //! panics while writing a client closes that client with 1011 (internal error).
 //!
-//! A handshake whose `Sec-WebSocket-Key` is not the base64 of 16 bytes gets 400.
+//! A handshake whose `Sec-WebSocket-Key` is not the base64 of 16 bytes gets 400;
+//! one from a page whose origin the project does not list (`wisp.origins`), 403.
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
@@ -29,8 +30,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -121,6 +122,9 @@ pub fn handle(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Err(response) = check_origin(&app, &req, &connection, &channel) {
+        return *response;
+    }
     let topic = scope.topic(&channel);
     let reach = scope.reach(&channel);
     let limits = app.config.websocket;
@@ -226,6 +230,38 @@ fn websocket_key(
             )))
         }
     }
+}
+
+/// Refuses, with 403, a handshake from a page whose origin the project does not list
+/// (`wisp.origins`), so that other sites' pages cannot use a visitor's browser to
+/// join its channels. Without a list every origin may. A request with no `Origin`
+/// at all passes: every browser sends one, so it comes from no page, and a client
+/// that is not a browser could send any `Origin` it likes.
+fn check_origin(
+    app: &App,
+    req: &Request<Incoming>,
+    connection: &Connection,
+    channel: &str,
+) -> Result<(), Box<Response<ResponseBody>>> {
+    let (Some(allowed), Some(origin)) = (&app.origins, req.headers().get(ORIGIN)) else {
+        return Ok(());
+    };
+    // Browsers send origins in lower case; a list written otherwise still matches.
+    let origin = origin.as_bytes();
+    if allowed
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let origin = String::from_utf8_lossy(origin);
+    tracing::warn!(peer = %connection.peer, origin = %origin.escape_debug(),
+        channel = %channel.escape_debug(),
+        "WebSocket connection refused: origin not in the project's wisp.origins");
+    Err(Box::new(text(
+        StatusCode::FORBIDDEN,
+        "this origin may not open WebSockets here\n".into(),
+    )))
 }
 
 /// Whether `key` is what RFC 6455 asks of a `Sec-WebSocket-Key`: 16 bytes in
