@@ -54,6 +54,14 @@ async fn connect(server: &Server, path: &str, headers: &[&str]) -> (u16, String,
     (status, head, stream)
 }
 
+/// A connection upgraded to a WebSocket on `channel`.
+async fn joined(server: &Server, channel: &str) -> TcpStream {
+    let key = format!("Sec-WebSocket-Key: {KEY}");
+    let (status, head, stream) = connect(server, &ws_path(channel), &[key.as_str()]).await;
+    assert_eq!(status, 101, "{head}");
+    stream
+}
+
 /// A client frame: `first` is the first byte (FIN, RSV bits, opcode); masked as a
 /// client must, unless `masked` is false.
 fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
@@ -220,4 +228,27 @@ async fn origins_outside_a_projects_allow_list_get_403() {
     let origin = "Origin: https://evil.example";
     let (status, head, _) = connect(&server, &path, &[key.as_str(), origin]).await;
     assert_eq!(status, 101, "{head}");
+}
+
+#[tokio::test]
+async fn frames_that_break_the_protocol_get_a_close_frame_before_the_connection_ends() {
+    let p = wisp_e2e::probe_project();
+    let server = Server::start(p.path()).await;
+    let cases: [(&str, Vec<u8>, u16); 5] = [
+        (
+            "invalid UTF-8 in a text frame",
+            frame(0x81, &[b'a', 0xff, 0xfe], true),
+            1007,
+        ),
+        ("an unmasked frame", frame(0x81, b"hi", false), 1002),
+        ("RSV1 set", frame(0xc1, b"hi", true), 1002),
+        ("an unknown data opcode", frame(0x83, b"hi", true), 1002),
+        ("an unknown control opcode", frame(0x8b, b"hi", true), 1002),
+    ];
+    for (what, bytes, code) in cases {
+        let mut stream = joined(&server, "room/f").await;
+        stream.write_all(&bytes).await.expect("write the frame");
+        let ended = read_until_closed(&mut stream).await;
+        assert_eq!(ended, Some(Ended::Close(code)), "{what}");
+    }
 }

@@ -17,6 +17,8 @@
 //!
 //! A handshake whose `Sec-WebSocket-Key` is not the base64 of 16 bytes gets 400;
 //! one from a page whose origin the project does not list (`wisp.origins`), 403.
+//! A client that breaks the protocol is sent close 1002 (1007 for text that is not
+//! UTF-8) before the connection ends.
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
@@ -38,7 +40,7 @@ use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -424,6 +426,22 @@ async fn serve(
                         close(&mut ws, outbound, CloseCode::Size, "message too big").await;
                         break "message too big";
                     }
+                    // RFC 6455 fails the connection with a close frame where it can
+                    // still be sent: 1007 for text that is not UTF-8, 1002 for a
+                    // frame that breaks the protocol (unmasked, RSV bits, an unknown
+                    // opcode, a bad fragment or close frame).
+                    Some(Err(WsError::Utf8(error))) => {
+                        tracing::warn!(socket = id, peer = %connection.peer, %error,
+                            "WebSocket client sent text that is not UTF-8; closing with 1007");
+                        close(&mut ws, outbound, CloseCode::Invalid, "invalid UTF-8").await;
+                        break "invalid UTF-8";
+                    }
+                    Some(Err(WsError::Protocol(error))) if violation(&error) => {
+                        tracing::warn!(socket = id, peer = %connection.peer, %error,
+                            "WebSocket client broke the protocol; closing with 1002");
+                        close(&mut ws, outbound, CloseCode::Protocol, "protocol error").await;
+                        break "protocol error";
+                    }
                     Some(Err(error)) => {
                         tracing::debug!(socket = id, %error, "WebSocket read failed");
                         break "read error";
@@ -457,6 +475,15 @@ async fn serve(
         }
     };
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
+}
+
+/// Whether `error`, met reading the client, is the client's breach of the protocol
+/// that the close frame can still answer; not the connection's end.
+fn violation(error: &ProtocolError) -> bool {
+    !matches!(
+        error,
+        ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing
+    )
 }
 
 /// How long a closing connection's last frames may take to leave.
