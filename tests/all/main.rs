@@ -26,3 +26,4 @@ mod messaging;
 mod samples;
 mod static_files;
 mod wasm_checks;
+mod websocket;

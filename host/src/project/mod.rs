@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! ```text
-//! <root>/config.yaml                 required: id, name, description, tags, notification.email
+//! <root>/config.yaml                 required: id, name, description, tags, notification.email;
+//!                                    Wisp only: wisp.origins (see [`Project::origins`])
 //! <root>/functions/<name>.yaml       a function; the file stem is its name
 //! <root>/messaging/<name>.yaml       channels that may be used, and their WebSocket bridge
 //! <root>/domains/<name>.yaml         a host name (fqdn) that functions refer to by name
@@ -67,6 +68,10 @@ pub struct Project {
     pub domains: Vec<Domain>,
     /// The folders of `applications/`, sorted.
     pub applications: Vec<String>,
+    /// `wisp: {origins: [...]}` in `config.yaml`: the only origins (`https://example.com`)
+    /// whose pages may open the project's WebSockets, against other sites' pages
+    /// using a visitor's browser. `None`, the default: any page may.
+    pub origins: Option<Vec<String>>,
 }
 
 /// What [`load`] found.
@@ -171,5 +176,6 @@ fn read_project(given: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Proje
         messaging,
         domains,
         applications,
+        origins: config.origins,
     })
 }

@@ -155,14 +155,17 @@ fn syntax_message(error: &serde_yaml::Error) -> String {
 pub(crate) struct Config {
     pub id: String,
     pub name: Option<String>,
+    /// `wisp.origins` (the project's only): see [`Project::origins`](super::Project::origins).
+    pub origins: Option<Vec<String>>,
 }
 
 /// Reads a `config.yaml`: `id`, `name`, `description`, `tags`, and for the project also
-/// `notification: {email}`.
+/// `notification: {email}` and Wisp's own `wisp: {origins: [...]}`.
 pub(crate) fn config(top: Map, project: bool) -> Config {
-    let config = Config {
+    let mut config = Config {
         id: top.string("id").unwrap_or_default(),
         name: top.string("name").filter(|n| !n.is_empty()),
+        origins: None,
     };
     top.string("description");
     top.strings("tags");
@@ -170,7 +173,78 @@ pub(crate) fn config(top: Map, project: bool) -> Config {
         let notification = top.section("notification");
         notification.string("email");
         notification.finish();
+        let wisp = top.section("wisp");
+        config.origins = wisp.get("origins").map(|_| origins(&wisp));
+        wisp.finish();
     }
     top.finish();
     config
+}
+
+/// `wisp.origins`: each must be an origin as browsers send it in `Origin`, or it
+/// could never match.
+fn origins(wisp: &Map) -> Vec<String> {
+    let origins = wisp.strings("origins");
+    for (index, origin) in origins.iter().enumerate() {
+        if !is_origin(origin) {
+            let message = format!(
+                "`{origin}` is not an origin: write scheme://host or scheme://host:port, \
+                 as browsers send it (no path, no trailing `/`)"
+            );
+            wisp.error_at(&wisp.item_path("origins", index), message);
+        }
+    }
+    origins
+}
+
+/// `scheme://host[:port]`, loosely: a scheme, `://`, and a host part with no path,
+/// query or fragment.
+fn is_origin(origin: &str) -> bool {
+    origin.split_once("://").is_some_and(|(scheme, host)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+            && !host.is_empty()
+            && !host.contains(['/', '?', '#', ' '])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::yaml::read_str;
+
+    #[test]
+    fn the_project_config_may_list_origins() {
+        let (read, problems) = read_str("id: x\n", |top| config(top, true));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(read.origins, None, "off by default");
+        let source = "id: x\nwisp:\n  origins: [https://example.com, 'http://localhost:3000']\n";
+        let (read, problems) = read_str(source, |top| config(top, true));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            read.origins.unwrap(),
+            ["https://example.com", "http://localhost:3000"]
+        );
+    }
+
+    #[test]
+    fn bad_origins_and_unknown_wisp_fields_are_reported() {
+        let source = "id: x\nwisp:\n  origins:\n    - https://example.com/\n    - example.com\n  orgins: []\n";
+        let (_, problems) = read_str(source, |top| config(top, true));
+        assert_eq!(
+            problems,
+            [
+                "f.yaml:4: error: wisp.origins[0]: `https://example.com/` is not an origin: write \
+                 scheme://host or scheme://host:port, as browsers send it (no path, no trailing `/`)",
+                "f.yaml:5: error: wisp.origins[1]: `example.com` is not an origin: write \
+                 scheme://host or scheme://host:port, as browsers send it (no path, no trailing `/`)",
+                "f.yaml:6: error: wisp.orgins: unknown field `orgins`, did you mean `origins`?",
+            ]
+        );
+        // An application's config.yaml has no `wisp` block: the list is the project's.
+        let (_, problems) = read_str("wisp: {origins: []}\n", |top| config(top, false));
+        assert_eq!(problems, ["f.yaml:1: error: wisp: unknown field `wisp`"]);
+    }
 }

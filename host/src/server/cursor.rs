@@ -11,7 +11,8 @@
 //!
 //! A socket that would block is handed to its connection's task, which waits until
 //! the client reads and writes the rest ([`Outbound::poll_drain`]); the flushers
-//! skip it meanwhile. How far a client may fall behind is bounded in bytes: past
+//! skip it meanwhile. How far a client may fall behind is bounded in bytes, its own
+//! frames included (a client that pings and never reads owes itself pongs): past
 //! the bound it is marked overflowed and its task closes it.
 //!
 //! A client knows its channel only as a [`Channel`]: the log it reads and the
@@ -82,6 +83,10 @@ struct State {
     own: VecDeque<Own>,
     /// The front own frame is partly written: it must be finished, never dropped.
     own_started: bool,
+    /// Bytes in `own` not yet written. They count against the limit with the log's:
+    /// a client that sends pings and never reads would otherwise have its pongs
+    /// queued without end.
+    own_bytes: u64,
     /// On a flusher's list by itself.
     listed: bool,
     /// The connection's task writes (the socket would block, or it is closing);
@@ -181,15 +186,21 @@ impl Outbound {
         }
     }
 
-    /// Queues a frame of the client's own: no byte limit, so that a close frame
-    /// still gets out after an overflow.
+    /// Queues a frame of the client's own. It is always queued, so that a close
+    /// frame still gets out after an overflow; but it counts as the client falling
+    /// behind, so that past the limit the client is marked overflowed.
     pub(super) fn push_own(self: &Arc<Self>, bytes: Bytes) {
         let at = self.channel.end();
         let mut state = self.state();
         if state.failed.is_some() {
             return;
         }
+        state.own_bytes += bytes.len() as u64;
         state.own.push_back(Own { at, bytes });
+        if !state.detached && !state.overflowed && behind(&state, at) > self.limit as u64 {
+            state.overflowed = true;
+            self.attention.notify_one();
+        }
         if state.listed || state.task_writes {
             return;
         }
@@ -236,6 +247,7 @@ impl Outbound {
         // A partly written frame of the client's own comes first, so only when
         // there is none can the log's be partly written.
         if !rest.is_empty() && !state.own_started {
+            state.own_bytes += rest.len() as u64;
             state.own.push_front(Own {
                 at: cursor,
                 bytes: rest.into(),
@@ -305,12 +317,7 @@ impl Outbound {
             return;
         }
         self.low.store(state.cursor, Ordering::Relaxed);
-        // What it published itself is never sent to it, so it is not behind on that.
-        let behind = view
-            .end
-            .saturating_sub(state.cursor)
-            .saturating_sub(state.skipped);
-        if !state.overflowed && behind > self.limit as u64 {
+        if !state.overflowed && behind(state, view.end) > self.limit as u64 {
             state.overflowed = true;
             self.attention.notify_one();
         }
@@ -361,6 +368,15 @@ impl Outbound {
     pub async fn drain(self: &Arc<Self>) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_drain(cx)).await
     }
+}
+
+/// Bytes not yet sent to the client, with the log's end at `end`: the log's since its
+/// cursor, less what it published itself (never sent to it, so it is not behind on
+/// that), and its own frames.
+fn behind(state: &State, end: u64) -> u64 {
+    end.saturating_sub(state.cursor)
+        .saturating_sub(state.skipped)
+        .saturating_add(state.own_bytes)
 }
 
 /// Writes what the client has pending (its log range from `view`, less its own
@@ -448,10 +464,12 @@ fn consume(state: &mut State, pieces: &[Piece], mut written: usize) {
                     .bytes;
                 if written >= front.len() {
                     written -= front.len();
+                    state.own_bytes -= front.len() as u64;
                     state.own.pop_front();
                     state.own_started = false;
                 } else {
                     front.advance(written);
+                    state.own_bytes -= written as u64;
                     state.own_started = true;
                     written = 0;
                 }
@@ -510,5 +528,30 @@ mod tests {
         publisher.flush(&publisher.channel().view());
         assert_eq!(publisher.status(), Status::Overflowed);
         feeds.leave(&publisher);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_of_its_own_count_against_the_limit() {
+        let (_broker, feeds, listener) = fixture(2).await;
+        let (server, _client) = pair(&listener).await;
+        let client = feeds.join("t", Reach::Cluster, server, 4 << 10);
+        // Its socket would block, as for a client that sends pings and never reads.
+        client.state().task_writes = true;
+        let pong = Bytes::from(vec![0x8a; 127]);
+        for _ in 0..32 {
+            client.push_own(pong.clone());
+        }
+        assert_eq!(
+            client.status(),
+            Status::Blocked,
+            "4 KiB of pongs is within 4 KiB"
+        );
+        client.push_own(pong.clone());
+        assert_eq!(client.status(), Status::Overflowed);
+        // The close frame after it is still queued.
+        client.discard();
+        client.push_own(pong);
+        assert_eq!(client.state().own.len(), 34);
+        feeds.leave(&client);
     }
 }

@@ -115,6 +115,8 @@ pub struct App {
     pub config: ServerConfig,
     /// The project's `public/` folder, if it has one.
     pub public: Option<PathBuf>,
+    /// The origins whose pages may open WebSockets (`wisp.origins`); `None`: any.
+    pub origins: Option<Vec<String>>,
     pub gate: Arc<limits::ConnectionGate>,
     /// Request bodies held in memory, across all connections (`--max-buffered-bodies`).
     pub bodies: Arc<limits::BodyBudget>,
@@ -131,6 +133,7 @@ impl App {
     /// Must run inside the tokio runtime (subscriptions start tasks).
     pub fn start(loaded: Loaded, broker: Arc<dyn Broker>, config: ServerConfig) -> Arc<Self> {
         let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
+        let origins = loaded.project.origins.clone();
         let hub = Hub::new(
             loaded.scopes,
             broker,
@@ -162,6 +165,7 @@ impl App {
             bodies: limits::BodyBudget::new(config.http.max_buffered_bodies),
             config,
             public,
+            origins,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
         })

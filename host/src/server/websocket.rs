@@ -9,9 +9,16 @@
 //!
 //! A slow client never slows anyone else: how far it may fall behind its channel
 //! is bounded in bytes, and past the bound the connection is closed with code 1008
-//! (policy violation, reason "slow consumer") and a log line. Every connection is
+//! (policy violation, reason "slow consumer") and a log line. Its own frames (the
+//! pongs and close replies it is owed) count against the same bound, so a client
+//! that sends pings and never reads is closed the same way. Every connection is
 //! pinged each interval; a client silent for two intervals is dropped. A bug that
 //! panics while writing a client closes that client with 1011 (internal error).
+//!
+//! A handshake whose `Sec-WebSocket-Key` is not the base64 of 16 bytes gets 400;
+//! one from a page whose origin the project does not list (`wisp.origins`), 403.
+//! A client that breaks the protocol is sent close 1002 (1007 for text that is not
+//! UTF-8) before the connection ends.
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
@@ -25,15 +32,15 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -46,7 +53,8 @@ pub struct WebSocketLimits {
     /// Largest message (and frame) a client may send; larger closes with 1009.
     pub max_message: usize,
     /// Bytes a client may fall behind its channel (sent to the channel, not yet to
-    /// it) before it counts as too slow and is closed.
+    /// it, and its own frames: pongs, close replies) before it counts as too slow
+    /// and is closed.
     pub send_queue: usize,
     /// How often each connection is pinged; two silent intervals drop it.
     pub ping_interval: Duration,
@@ -112,10 +120,13 @@ pub fn handle(
         };
         return text(status, format!("{error}\n"));
     }
-    let key = match websocket_key(&req) {
+    let key = match websocket_key(&req, &connection) {
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Err(response) = check_origin(&app, &req, &connection, &channel) {
+        return *response;
+    }
     let topic = scope.topic(&channel);
     let reach = scope.reach(&channel);
     let limits = app.config.websocket;
@@ -167,8 +178,12 @@ pub fn handle(
     response
 }
 
-/// The client's handshake key, or the response for a request that is no upgrade.
-fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<ResponseBody>>> {
+/// The client's handshake key, or the response for a request that is no upgrade or
+/// whose key is not one.
+fn websocket_key(
+    req: &Request<Incoming>,
+    from: &Connection,
+) -> Result<String, Box<Response<ResponseBody>>> {
     let header = |name| {
         req.headers()
             .get(name)
@@ -199,13 +214,68 @@ fn websocket_key(req: &Request<Incoming>) -> Result<String, Box<Response<Respons
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return Err(Box::new(response));
     }
-    match header(SEC_WEBSOCKET_KEY) {
-        Some(key) => Ok(key.to_owned()),
-        None => Err(Box::new(text(
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY) else {
+        return Err(Box::new(text(
             StatusCode::BAD_REQUEST,
             "missing Sec-WebSocket-Key\n".into(),
-        ))),
+        )));
+    };
+    match key.to_str() {
+        Ok(key) if valid_key(key) => Ok(key.to_owned()),
+        _ => {
+            let key = String::from_utf8_lossy(key.as_bytes());
+            tracing::warn!(peer = %from.peer, key = %key.escape_debug(),
+                "WebSocket handshake refused: Sec-WebSocket-Key is not the base64 of 16 bytes");
+            Err(Box::new(text(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Key must be the base64 of 16 bytes\n".into(),
+            )))
+        }
     }
+}
+
+/// Refuses, with 403, a handshake from a page whose origin the project does not list
+/// (`wisp.origins`), so that other sites' pages cannot use a visitor's browser to
+/// join its channels. Without a list every origin may. A request with no `Origin`
+/// at all passes: every browser sends one, so it comes from no page, and a client
+/// that is not a browser could send any `Origin` it likes.
+fn check_origin(
+    app: &App,
+    req: &Request<Incoming>,
+    connection: &Connection,
+    channel: &str,
+) -> Result<(), Box<Response<ResponseBody>>> {
+    let (Some(allowed), Some(origin)) = (&app.origins, req.headers().get(ORIGIN)) else {
+        return Ok(());
+    };
+    // Browsers send origins in lower case; a list written otherwise still matches.
+    let origin = origin.as_bytes();
+    if allowed
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let origin = String::from_utf8_lossy(origin);
+    tracing::warn!(peer = %connection.peer, origin = %origin.escape_debug(),
+        channel = %channel.escape_debug(),
+        "WebSocket connection refused: origin not in the project's wisp.origins");
+    Err(Box::new(text(
+        StatusCode::FORBIDDEN,
+        "this origin may not open WebSockets here\n".into(),
+    )))
+}
+
+/// Whether `key` is what RFC 6455 asks of a `Sec-WebSocket-Key`: 16 bytes in
+/// base64, which is 22 characters of the base64 alphabet and `==`. The padding
+/// bits of the 22nd are not checked, as lenient decoders do not check them either.
+fn valid_key(key: &str) -> bool {
+    let key = key.as_bytes();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// Keeps a connection in its channel's feed; leaves it when dropped, even if the
@@ -286,7 +356,8 @@ async fn serve(
         let step = match wake {
             Wake::Attention => match outbound.status() {
                 Status::Overflowed => {
-                    tracing::warn!(socket = id, %channel, limit = limits.send_queue,
+                    tracing::warn!(socket = id, peer = %connection.peer, channel = %channel.escape_debug(),
+                        limit = limits.send_queue,
                         "WebSocket client too slow (send queue full); closing with 1008");
                     outbound.discard();
                     close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
@@ -355,6 +426,22 @@ async fn serve(
                         close(&mut ws, outbound, CloseCode::Size, "message too big").await;
                         break "message too big";
                     }
+                    // RFC 6455 fails the connection with a close frame where it can
+                    // still be sent: 1007 for text that is not UTF-8, 1002 for a
+                    // frame that breaks the protocol (unmasked, RSV bits, an unknown
+                    // opcode, a bad fragment or close frame).
+                    Some(Err(WsError::Utf8(error))) => {
+                        tracing::warn!(socket = id, peer = %connection.peer, %error,
+                            "WebSocket client sent text that is not UTF-8; closing with 1007");
+                        close(&mut ws, outbound, CloseCode::Invalid, "invalid UTF-8").await;
+                        break "invalid UTF-8";
+                    }
+                    Some(Err(WsError::Protocol(error))) if violation(&error) => {
+                        tracing::warn!(socket = id, peer = %connection.peer, %error,
+                            "WebSocket client broke the protocol; closing with 1002");
+                        close(&mut ws, outbound, CloseCode::Protocol, "protocol error").await;
+                        break "protocol error";
+                    }
                     Some(Err(error)) => {
                         tracing::debug!(socket = id, %error, "WebSocket read failed");
                         break "read error";
@@ -388,6 +475,15 @@ async fn serve(
         }
     };
     tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
+}
+
+/// Whether `error`, met reading the client, is the client's breach of the protocol
+/// that the close frame can still answer; not the connection's end.
+fn violation(error: &ProtocolError) -> bool {
+    !matches!(
+        error,
+        ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing
+    )
 }
 
 /// How long a closing connection's last frames may take to leave.
@@ -437,4 +533,27 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Frame {
         code,
         reason: reason.into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_key;
+
+    #[test]
+    fn keys_must_be_16_bytes_in_base64() {
+        assert!(valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(valid_key("AAAAAAAAAAAAAAAAAAAA+/=="));
+        for key in [
+            "",
+            "AAAA",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZQ==x",
+            "dGhlIHNhbXBsZSBub25jZQ=*",
+            "dGhlIHNhbXBsZSBub25jZ===",
+            "dGhlIHNhbXBsZSBub25j-Q==",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(!valid_key(key), "{key:?}");
+        }
+    }
 }
