@@ -21,9 +21,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("runtime", &["project", "abi"]),
     ("messaging", &["project", "abi", "runtime"]),
     ("load", &["project", "abi", "runtime", "messaging"]),
+    // The server trims the heap (allocator) once a crowd of connections has closed.
     (
         "server",
-        &["project", "abi", "runtime", "messaging", "load"],
+        &[
+            "allocator",
+            "project",
+            "abi",
+            "runtime",
+            "messaging",
+            "load",
+        ],
     ),
 ];
 

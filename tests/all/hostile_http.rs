@@ -273,9 +273,16 @@ async fn request_bodies_in_memory_are_bounded_in_all() {
     };
     let (status, answer) = exchange(server.addr, post(100).as_bytes()).await;
     assert_eq!(status, Some(503), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
     for _ in 0..3 {
         let (status, answer) = exchange(server.addr, post(40).as_bytes()).await;
-        assert_eq!(status, Some(200), "each body's bytes were given back: {answer}");
+        assert_eq!(
+            status,
+            Some(200),
+            "each body's bytes were given back: {answer}"
+        );
     }
 }
