@@ -21,6 +21,8 @@ pub mod memory;
 pub mod pubsub;
 pub mod state;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use channels::{Channels, GuestEnv};

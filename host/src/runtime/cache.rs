@@ -200,29 +200,7 @@ mod tests {
         entries.remove(0)
     }
 
-    /// Runs `body` with Wisp's log captured; returns the log.
-    fn logged(body: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Log {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let log = Log::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, body);
-        let bytes = log.0.lock().unwrap().clone();
-        String::from_utf8(bytes).expect("UTF-8 log")
-    }
+    use crate::abi::testing::logged;
 
     #[test]
     fn a_second_load_comes_from_the_cache_and_a_changed_module_does_not() {
