@@ -39,7 +39,6 @@ use crate::messaging::functions::SubscriptionLimits;
 use crate::messaging::Hub;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -289,12 +288,10 @@ async fn serve_connection(
         let handled = http::handle(handler.clone(), connection.clone(), req);
         async move {
             let response = handled.await?;
-            Ok::<_, Infallible>(response.map(|body| {
-                Counted {
-                    body,
-                    _in_flight: in_flight,
-                }
-                .boxed_unsync()
+            // Served as it is, not boxed again: no allocation per request for the count.
+            Ok::<_, Infallible>(response.map(|body| Counted {
+                body,
+                _in_flight: in_flight,
             }))
         }
     });
