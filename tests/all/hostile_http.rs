@@ -29,16 +29,7 @@ fn project() -> Project {
 /// Sends `request` as is on a fresh connection and reads until the server closes it
 /// (at most 10 s): the status, if a status line came, and everything received.
 async fn exchange(addr: SocketAddr, request: &[u8]) -> (Option<u16>, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request).await.expect("write a request");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok());
-    (status, answer)
+    wisp_e2e::raw_exchange(addr, request, Duration::from_secs(10)).await
 }
 
 /// A client that sent the head of a 100,000-byte `POST /body` and one byte of it.

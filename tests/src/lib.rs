@@ -539,15 +539,21 @@ pub async fn next_text(ws: &mut WsClient, wait: std::time::Duration) -> Option<S
 /// it ends: the status (if a status line came) and everything received. For tests
 /// whose responses may be cut off on purpose.
 pub async fn raw_get(addr: SocketAddr, path: &str) -> (Option<u16>, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\n\r\n");
+    raw_exchange(addr, request.as_bytes(), std::time::Duration::from_secs(30)).await
+}
+
+/// Sends `request` as it is on a fresh connection and reads until the server closes it
+/// (at most `wait`): the status, if a status line came, and everything received.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> (Option<u16>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: wisp\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("write a request");
+    stream.write_all(request).await.expect("write a request");
     let mut answer = Vec::new();
-    let wait = std::time::Duration::from_secs(30);
     let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer
