@@ -5,6 +5,8 @@
 //! In dependency order: each module uses only those above it in this list (checked by
 //! `tests/layers.rs`); where a lower one needs a higher one, it defines a small trait.
 //! - [`project`]: a Taubyte project folder → a typed, validated [`project::Project`].
+//! - [`state`]: what functions keep (databases, storages, globals) behind the
+//!   [`state::StateEngine`] seam: SQLite by default, NATS JetStream in a cluster.
 //! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked, over an
 //!   [`abi::AbiState`] and the [`abi::Channels`] seam to messaging.
 //! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event, and the
@@ -24,3 +26,4 @@ pub mod messaging;
 pub mod project;
 pub mod runtime;
 pub mod server;
+pub mod state;

@@ -1,10 +1,10 @@
 //! The host's modules point one way: each may use those below it, never one above.
 //!
 //! ```text
-//! project ← abi ← runtime ← messaging ← load ← server ← main
+//! project ← state ← abi ← runtime ← messaging ← load ← server ← main
 //! ```
 //!
-//! `project` is the YAML model; `abi` the host calls, over a state it owns and a small
+//! `project` is the YAML model; `state` what functions keep (SQLite, JetStream); `abi` the host calls, over a state it owns and a small
 //! trait for messaging (`abi::Channels`); `runtime` runs modules with those calls;
 //! `messaging` implements the trait and invokes pub/sub functions through the runtime;
 //! `load` turns a project into all of that; `server` serves it. Where a lower layer needs
@@ -17,16 +17,20 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("allocator", &[]),
     ("project", &[]),
     ("builder", &["project"]),
-    ("abi", &["project"]),
-    ("runtime", &["project", "abi"]),
-    ("messaging", &["project", "abi", "runtime"]),
-    ("load", &["project", "abi", "runtime", "messaging"]),
+    // What functions keep (databases, storages, globals): below the host calls, which use
+    // it, so that messaging (channel history) can use it too.
+    ("state", &["project"]),
+    ("abi", &["project", "state"]),
+    ("runtime", &["project", "state", "abi"]),
+    ("messaging", &["project", "state", "abi", "runtime"]),
+    ("load", &["project", "state", "abi", "runtime", "messaging"]),
     // The server trims the heap (allocator) once a crowd of connections has closed.
     (
         "server",
         &[
             "allocator",
             "project",
+            "state",
             "abi",
             "runtime",
             "messaging",

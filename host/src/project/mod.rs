@@ -10,11 +10,13 @@
 //! <root>/domains/<name>.yaml         a host name (fqdn) that functions refer to by name
 //! <root>/applications/<app>/         an application: config.yaml (optional), and functions/,
 //!                                    messaging/, domains/ like the project's
+//! <root>/databases/<name>.yaml       a key-value database functions open by name (see [`state`])
+//! <root>/storages/<name>.yaml        an object storage, likewise
 //! <root>/artifacts/<name>.wasm       compiled functions (see below)
 //! ```
 //!
-//! `.yml` is read like `.yaml`; other files and folders (`databases/`, `storage/`,
-//! `libraries/`, `websites/`, ...) are ignored.
+//! `.yml` is read like `.yaml`; other files and folders (`libraries/`, `websites/`,
+//! ...) are ignored.
 //!
 //! # Where a function's wasm is
 //!
@@ -40,6 +42,7 @@ mod locate;
 mod matcher;
 mod messaging;
 mod scan;
+mod state;
 mod units;
 mod yaml;
 
@@ -53,6 +56,7 @@ pub use domain::Domain;
 pub use function::{Function, Trigger, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use matcher::ChannelMatcher;
 pub use messaging::Messaging;
+pub use state::{select, StateResource};
 pub use units::{parse_duration, parse_size, GoDuration, Size};
 
 /// A project folder, read and validated.
@@ -68,6 +72,10 @@ pub struct Project {
     pub domains: Vec<Domain>,
     /// The folders of `applications/`, sorted.
     pub applications: Vec<String>,
+    /// `databases/*.yaml`, the project's then each application's, in file-name order.
+    pub databases: Vec<StateResource>,
+    /// `storages/*.yaml`, in the same order.
+    pub storages: Vec<StateResource>,
     /// `wisp: {origins: [...]}` in `config.yaml`: the only origins (`https://example.com`)
     /// whose pages may open the project's WebSockets, against other sites' pages
     /// using a visitor's browser. `None`, the default: any page may.
@@ -134,6 +142,7 @@ fn read_project(given: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Proje
             .map(|app| (Some(app.as_str()), Path::new("applications").join(app))),
     );
     let (mut functions, mut messaging, mut domains) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut databases, mut storages) = (Vec::new(), Vec::new());
     for (app, dir) in scopes {
         if app.is_some() {
             if let Some(file) = scan::config_file(&root, &dir) {
@@ -152,6 +161,18 @@ fn read_project(given: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Proje
                 messaging::parse(top, &name, app, file.clone())
             });
             messaging.extend(parsed.flatten());
+        }
+        for (kind, folder, into) in [
+            (state::Kind::Database, "databases", &mut databases),
+            (state::Kind::Storage, "storages", &mut storages),
+        ] {
+            let what = &folder[..folder.len() - 1];
+            for (name, file) in scan::resources(&root, &dir.join(folder), what, diagnostics) {
+                let parsed = scan::read(&root, &file, diagnostics, |top| {
+                    state::parse(top, kind, &name, app, file.clone())
+                });
+                into.extend(parsed.flatten());
+            }
         }
         for (name, file) in scan::resources(&root, &dir.join("functions"), "function", diagnostics)
         {
@@ -176,6 +197,8 @@ fn read_project(given: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Proje
         messaging,
         domains,
         applications,
+        databases,
+        storages,
         origins: config.origins,
     })
 }

@@ -1,0 +1,196 @@
+//! What functions keep: Taubyte's databases, storages and globals, behind one seam.
+//!
+//! [`StateEngine`] is that seam: keyed records (databases, globals) and versioned objects
+//! (storages), each in a [`Space`]. Two engines implement it:
+//! - [`sqlite::Sqlite`], the default: one SQLite file (WAL) under the data dir, nothing
+//!   to install;
+//! - [`jetstream`], with `--cluster`: NATS JetStream key-value buckets and object stores,
+//!   so every node sees the same data.
+//!
+//! A store never holds more than its capacity: a write that would pass it fails whole, with
+//! [`StateError::Full`], and nothing of it is kept. Durability: once a write has returned,
+//! the data survives the host being killed (`kill -9`); see each engine for power loss.
+//!
+//! [`FunctionState`] is what one function's host calls see: the engine, the project's
+//! database and storage resources, and the names its globals are scoped by.
+
+pub mod sqlite;
+
+use crate::project::{select, StateResource};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What kind of data a space holds; part of its identity, so a database and a storage
+/// opened by the same name never share data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Database = 1,
+    Storage = 2,
+    Globals = 3,
+}
+
+/// One store: a database or storage a guest opened by `name`, or a project's globals. Its
+/// data is kept per (kind, project, application, name), as Taubyte keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Space {
+    pub kind: Kind,
+    pub project: Arc<str>,
+    /// `""` for a project-level function.
+    pub application: Arc<str>,
+    /// The name the guest passed (`""` for globals).
+    pub name: Arc<str>,
+    /// Bytes the space may hold: a record costs its key and value, an object its content.
+    pub capacity: u64,
+}
+
+/// Why a state call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("full: {needed} bytes would pass its size of {capacity} bytes")]
+    Full { needed: u64, capacity: u64 },
+    #[error("a file named `{0}` already exists and the storage does not keep versions")]
+    Exists(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("state engine unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StateResult<T> = Result<T, StateError>;
+
+/// The future of a state call.
+pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = StateResult<T>> + Send + 'a>>;
+
+/// How [`StateEngine::add_object`] stores a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectWrite {
+    /// Keep older versions: the new content becomes the latest version + 1.
+    pub versioning: bool,
+    /// Replace the latest version instead (a first add is version 1 either way).
+    pub overwrite: bool,
+}
+
+/// One version of a stored file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub version: u32,
+    pub data: Vec<u8>,
+}
+
+/// The most keys or files one listing returns; past it the listing fails (errno 27 or
+/// 93) rather than build an answer the guest could not take in.
+pub const MAX_LISTED: usize = 100_000;
+
+/// Where functions' data is kept. Every call is bounded: records and objects by their
+/// space's capacity, listings by [`MAX_LISTED`].
+pub trait StateEngine: Send + Sync {
+    /// The value of `key`, or `None`.
+    fn get<'a>(&'a self, space: &'a Space, key: &'a [u8]) -> StateFuture<'a, Option<Vec<u8>>>;
+    /// Sets `key` to `value`, unless the space would then hold more than its capacity.
+    fn put<'a>(&'a self, space: &'a Space, key: &'a [u8], value: &'a [u8]) -> StateFuture<'a, ()>;
+    /// Removes `key`; whether it was there.
+    fn delete<'a>(&'a self, space: &'a Space, key: &'a [u8]) -> StateFuture<'a, bool>;
+    /// The keys that start with `prefix`, in byte order.
+    fn keys<'a>(&'a self, space: &'a Space, prefix: &'a [u8]) -> StateFuture<'a, Vec<Vec<u8>>>;
+
+    /// Stores `data` as file `name`; the version it got.
+    fn add_object<'a>(
+        &'a self,
+        space: &'a Space,
+        name: &'a str,
+        data: &'a [u8],
+        write: ObjectWrite,
+    ) -> StateFuture<'a, u32>;
+    /// Version `version` of file `name` (`None`: the latest), if stored.
+    fn object<'a>(
+        &'a self,
+        space: &'a Space,
+        name: &'a str,
+        version: Option<u32>,
+    ) -> StateFuture<'a, Option<Object>>;
+    /// The versions of file `name` kept, oldest first.
+    fn versions<'a>(&'a self, space: &'a Space, name: &'a str) -> StateFuture<'a, Vec<u32>>;
+    /// Every (file, version) kept, by name then version.
+    fn objects<'a>(&'a self, space: &'a Space) -> StateFuture<'a, Vec<(String, u32)>>;
+    /// Removes version `version` of `name` (`None`: every version); whether any was there.
+    fn delete_object<'a>(
+        &'a self,
+        space: &'a Space,
+        name: &'a str,
+        version: Option<u32>,
+    ) -> StateFuture<'a, bool>;
+
+    /// Bytes the space holds.
+    fn used<'a>(&'a self, space: &'a Space) -> StateFuture<'a, u64>;
+}
+
+/// A project's database and storage resources, and what bounds its globals.
+#[derive(Debug)]
+pub struct Catalog {
+    pub project: Arc<str>,
+    pub databases: Vec<StateResource>,
+    pub storages: Vec<StateResource>,
+    /// What one project's globals may hold together (keys and values).
+    pub globals_size: u64,
+}
+
+/// `--globals-size` when not given: the 1MB Taubyte gives a project's globals.
+pub const DEFAULT_GLOBALS_SIZE: u64 = 1_000_000;
+
+/// What one function's state calls reach.
+pub struct FunctionState {
+    pub engine: Arc<dyn StateEngine>,
+    pub catalog: Arc<Catalog>,
+    /// The function's application (`""` at project level).
+    pub application: Arc<str>,
+    /// The function's own key for globals in function scope: `<application>/<name>`.
+    pub function: Arc<str>,
+}
+
+impl FunctionState {
+    /// The database a guest opens by `name`, or `None` when no resource serves the name.
+    pub fn database(&self, name: &str) -> Option<Space> {
+        let resource = self.resource(&self.catalog.databases, name)?;
+        Some(self.space(Kind::Database, name, resource.size))
+    }
+
+    /// The storage a guest opens by `name`, with whether it keeps versions.
+    pub fn storage(&self, name: &str) -> Option<(Space, bool)> {
+        let resource = self.resource(&self.catalog.storages, name)?;
+        Some((
+            self.space(Kind::Storage, name, resource.size),
+            resource.versioning,
+        ))
+    }
+
+    /// The project's globals (one space; the scope is part of each key).
+    pub fn globals(&self) -> Space {
+        Space {
+            kind: Kind::Globals,
+            project: self.catalog.project.clone(),
+            application: "".into(),
+            name: "".into(),
+            capacity: self.catalog.globals_size,
+        }
+    }
+
+    fn resource<'a>(
+        &self,
+        resources: &'a [StateResource],
+        name: &str,
+    ) -> Option<&'a StateResource> {
+        let application = (!self.application.is_empty()).then_some(&*self.application);
+        select(resources, application, name)
+    }
+
+    fn space(&self, kind: Kind, name: &str, capacity: u64) -> Space {
+        Space {
+            kind,
+            project: self.catalog.project.clone(),
+            application: self.application.clone(),
+            name: name.into(),
+            capacity,
+        }
+    }
+}
