@@ -145,9 +145,12 @@ pub fn load_function(
     };
     let loaded = wisp::load::load(project, &options)
         .with_context(|| format!("loading {}", project.display()))?;
+    // State in a folder of this run's own, as a fresh `wisp serve` would have it.
+    let data = std::env::temp_dir().join(format!("wisp-bench-{}", std::process::id()));
     let app = App::start(
         loaded,
         Arc::new(LocalBroker::new()),
+        Arc::new(wisp::state::sqlite::Sqlite::in_dir(&data)),
         ServerConfig::default(),
     );
     let Some(index) = app

@@ -118,7 +118,11 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
             }
         };
         let index = functions.len();
-        functions.push((Arc::new(guest), scope));
+        let owner = (
+            Arc::from(function.application.as_deref().unwrap_or_default()),
+            Arc::from(function.name.as_str()),
+        );
+        functions.push((Arc::new(guest), scope, owner));
         match &function.trigger {
             Trigger::Http {
                 method,

@@ -20,6 +20,8 @@ use wisp::runtime::deployment::InvocationLimits;
 use wisp::server::limits::ConnectionLimits;
 use wisp::server::websocket::WebSocketLimits;
 use wisp::server::{App, ServerConfig, DEFAULT_LISTEN};
+use wisp::state::sqlite::Sqlite;
+use wisp::state::StateEngine;
 
 mod settings;
 
@@ -133,6 +135,14 @@ struct ServeArgs {
     /// On Ctrl-C or SIGTERM, how long in-flight work may take before Wisp exits anyway
     #[arg(long, value_name = "DURATION", default_value_t = GoDuration(ServerConfig::default().drain))]
     shutdown_timeout: GoDuration,
+    /// Where databases, storages and globals are kept (an SQLite file, made on first
+    /// use) [default: .wisp in the project folder]. With --cluster they live in NATS
+    /// JetStream instead
+    #[arg(long, value_name = "DIR", env = "WISP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// What one project's globals may hold, keys and values together; past it a put gets errno 24
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().globals_size))]
+    globals_size: Size,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -190,7 +200,15 @@ impl ServeArgs {
                 ..SubscriptionLimits::default()
             },
             drain: self.shutdown_timeout.0,
+            globals_size: self.globals_size.0,
         }
+    }
+
+    /// The folder of the embedded state engine.
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.project.project.join(wisp::state::sqlite::DEFAULT_DIR))
     }
 }
 
@@ -347,6 +365,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = args.server_config();
     let cluster = args.cluster.config()?;
+    let data_dir = args.data_dir();
     raise_file_limit(args.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -361,7 +380,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .context("joining the cluster")?,
             ),
         };
-        let app = App::start(loaded, broker, config);
+        let state: Arc<dyn StateEngine> = Arc::new(Sqlite::in_dir(&data_dir));
+        let app = App::start(loaded, broker, state, config);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| {
@@ -393,6 +413,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 servers.join(", ")
             );
         }
+        banner!(
+            "  data in {}",
+            data_dir.join(wisp::state::sqlite::FILE_NAME).display()
+        );
         if let Some(file) = &args.config {
             banner!("  settings from {}", file.display());
         }
@@ -529,6 +553,7 @@ mod tests {
                 "--ws-publish-rate 1000",
                 "--max-subscriptions-per-function 1000",
                 "--shutdown-timeout 10s",
+                "--globals-size 1MiB",
                 "--cluster-queue 10000",
                 "--cluster-queue-bytes 64MiB",
             ]

@@ -311,6 +311,18 @@ pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// The state engine of test servers of `project`: an SQLite file of this test process's
+/// own, one per project folder, so a restarted server finds its data and runs of the
+/// suite never see each other's.
+pub fn data_of(project: &Path) -> Arc<dyn wisp::state::StateEngine> {
+    static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = ROOT.get_or_init(|| tempfile::tempdir().expect("a temporary folder"));
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(project, &mut hasher);
+    let name = format!("{:016x}", std::hash::Hasher::finish(&hasher));
+    Arc::new(wisp::state::sqlite::Sqlite::in_dir(&root.path().join(name)))
+}
+
 /// Loads `project` (panicking with the problems if it is invalid), starts its app
 /// on `broker` and serves it on 127.0.0.1:0, on the runtime this runs on: how every
 /// test server starts.
@@ -324,7 +336,7 @@ async fn serve(
         Ok(loaded) => loaded,
         Err(error) => panic!("project {} did not load:\n{error}", project.display()),
     };
-    let app = App::start(loaded, broker, config);
+    let app = App::start(loaded, broker, data_of(project), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding 127.0.0.1:0");
@@ -367,6 +379,18 @@ impl Reply {
 }
 
 impl Server {
+    /// The state engine of test servers of `project`: an SQLite file of this test process's
+    /// own, one per project folder, so a restarted server finds its data and runs of the
+    /// suite never see each other's.
+    pub fn data_of(project: &Path) -> Arc<dyn wisp::state::StateEngine> {
+        static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let root = ROOT.get_or_init(|| tempfile::tempdir().expect("a temporary folder"));
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(project, &mut hasher);
+        let name = format!("{:016x}", std::hash::Hasher::finish(&hasher));
+        Arc::new(wisp::state::sqlite::Sqlite::in_dir(&root.path().join(name)))
+    }
+
     /// Loads `project` (panicking with the problems if it is invalid) and serves it
     /// with [`test_config`].
     pub async fn start(project: &Path) -> Self {

@@ -4,6 +4,7 @@
 //! message limit; [`Channels`] is that much, and messaging's `Hub` implements it. So this
 //! module never imports messaging, and the calls can be tested with any implementation.
 
+use crate::state::FunctionState;
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -42,4 +43,7 @@ pub struct GuestEnv {
     pub function: usize,
     /// The function's messaging scope.
     pub scope: usize,
+    /// Its databases, storages and globals; `None` when the host runs without a state
+    /// engine, and every state call fails.
+    pub state: Option<Arc<FunctionState>>,
 }

@@ -70,6 +70,7 @@ fn state(channels: Arc<Recorder>, event: EventData) -> AbiState {
             channels,
             function: 3,
             scope: 1,
+            state: None,
         },
     }
 }

@@ -10,6 +10,7 @@ use super::function::GuestFunction;
 use super::invoke::InvokeError;
 use super::Runtime;
 use crate::abi::{Channels, EventData, GuestEnv};
+use crate::state::{Catalog, FunctionState, StateEngine};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,11 @@ pub struct Deployment {
     pub functions: Vec<Arc<GuestFunction>>,
     /// Each function's messaging scope.
     scopes: Vec<usize>,
+    /// Each function's application (`""` at project level) and name.
+    owners: Vec<(Arc<str>, Arc<str>)>,
+    /// Each function's databases, storages and globals, once [`Deployment::attach_state`]
+    /// gave them an engine; before that, state calls fail.
+    state: Vec<Option<Arc<FunctionState>>>,
     limits: InvocationLimits,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -52,22 +58,51 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// `functions` pairs each function with its messaging scope.
+    /// `functions` pairs each function with its messaging scope and its owner: its
+    /// application (`""` at project level) and name.
     pub fn new(
         runtime: Runtime,
-        functions: Vec<(Arc<GuestFunction>, usize)>,
+        functions: Vec<(Arc<GuestFunction>, usize, (Arc<str>, Arc<str>))>,
         limits: InvocationLimits,
     ) -> Self {
-        let (functions, scopes) = functions.into_iter().unzip();
+        let mut scopes = Vec::with_capacity(functions.len());
+        let mut owners = Vec::with_capacity(functions.len());
+        let functions = functions
+            .into_iter()
+            .map(|(function, scope, owner)| {
+                scopes.push(scope);
+                owners.push(owner);
+                function
+            })
+            .collect::<Vec<_>>();
         Self {
+            state: vec![None; functions.len()],
             runtime,
             functions,
             scopes,
+            owners,
             slots: Arc::new(Semaphore::new(limits.concurrent)),
             limits,
             waiting: Default::default(),
             pubsub_slots: Arc::new(Semaphore::new(MAX_PUBSUB_INVOCATIONS)),
         }
+    }
+
+    /// Gives every function its view of `engine`: the project's databases and storages in
+    /// `catalog`, and its globals.
+    pub fn attach_state(&mut self, engine: Arc<dyn StateEngine>, catalog: Arc<Catalog>) {
+        self.state = self
+            .owners
+            .iter()
+            .map(|(application, name)| {
+                Some(Arc::new(FunctionState {
+                    engine: engine.clone(),
+                    catalog: catalog.clone(),
+                    application: application.clone(),
+                    function: format!("{application}/{name}").into(),
+                }))
+            })
+            .collect();
     }
 
     /// Function `function`'s messaging scope.
@@ -131,6 +166,7 @@ impl Deployment {
             channels,
             function,
             scope: self.scopes[function],
+            state: self.state[function].clone(),
         };
         self.runtime
             .invoke(&self.functions[function], event, env)

@@ -37,6 +37,7 @@ use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::functions::SubscriptionLimits;
 use crate::messaging::Hub;
+use crate::state::{Catalog, StateEngine};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use hyper::body::{Body, Frame, SizeHint};
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub subscriptions: SubscriptionLimits,
     /// See [`DEFAULT_DRAIN`].
     pub drain: Duration,
+    /// What one project's globals may hold, keys and values together.
+    pub globals_size: u64,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +105,7 @@ impl Default for ServerConfig {
             connections: limits::ConnectionLimits::default(),
             subscriptions: SubscriptionLimits::default(),
             drain: DEFAULT_DRAIN,
+            globals_size: crate::state::DEFAULT_GLOBALS_SIZE,
         }
     }
 }
@@ -128,15 +132,23 @@ pub struct App {
 }
 
 impl App {
-    /// Wires a loaded project to `broker` and subscribes its pub/sub functions.
-    /// Must run inside the tokio runtime (subscriptions start tasks).
-    pub fn start(loaded: Loaded, broker: Arc<dyn Broker>, config: ServerConfig) -> Arc<Self> {
+    /// Wires a loaded project to `broker` and `state` and subscribes its pub/sub
+    /// functions. Must run inside the tokio runtime (subscriptions start tasks).
+    pub fn start(
+        loaded: Loaded,
+        broker: Arc<dyn Broker>,
+        state: Arc<dyn StateEngine>,
+        config: ServerConfig,
+    ) -> Arc<Self> {
         let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
         let origins = loaded.project.origins.clone();
+        let mut deployment = loaded.deployment;
+        let catalog = Catalog::of(&loaded.project, config.globals_size);
+        deployment.attach_state(state, Arc::new(catalog));
         let hub = Hub::new(
             loaded.scopes,
             broker,
-            Arc::new(loaded.deployment),
+            Arc::new(deployment),
             config.websocket.max_message,
             config.subscriptions,
         );

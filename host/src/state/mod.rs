@@ -135,8 +135,26 @@ pub struct Catalog {
     pub globals_size: u64,
 }
 
-/// `--globals-size` when not given: the 1MB Taubyte gives a project's globals.
-pub const DEFAULT_GLOBALS_SIZE: u64 = 1_000_000;
+impl Catalog {
+    /// The resources of `project`. Data is kept under the project's `id`, or its name when
+    /// it has none, so renaming the folder keeps the data of a project with an id.
+    pub fn of(project: &crate::project::Project, globals_size: u64) -> Self {
+        let key = if project.id.is_empty() {
+            &project.name
+        } else {
+            &project.id
+        };
+        Self {
+            project: key.as_str().into(),
+            databases: project.databases.clone(),
+            storages: project.storages.clone(),
+            globals_size,
+        }
+    }
+}
+
+/// `--globals-size` when not given: 1MiB, about the 1MB Taubyte gives a project's globals.
+pub const DEFAULT_GLOBALS_SIZE: u64 = 1 << 20;
 
 /// What one function's state calls reach.
 pub struct FunctionState {

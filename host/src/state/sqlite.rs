@@ -21,6 +21,9 @@ use std::sync::{Mutex, MutexGuard};
 /// The file's name in the data dir.
 pub const FILE_NAME: &str = "state.sqlite3";
 
+/// The data dir in the project folder when `--data-dir` is not given.
+pub const DEFAULT_DIR: &str = ".wisp";
+
 /// Space ids kept in memory; past it the map is cleared (ids are looked up again).
 const CACHED_SPACES: usize = 10_000;
 
