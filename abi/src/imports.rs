@@ -86,6 +86,48 @@ macro_rules! with_imports {
                 fn getMessageData(id: u32, buf: *mut u8) -> u32;
                 fn getMessageChannelSize(id: u32, size_ptr: *mut usize) -> u32;
                 fn getMessageChannel(id: u32, buf: *mut u8) -> u32;
+
+                /// Opens the database a `databases/*.yaml` resource serves under `name`
+                /// (its `match`); a new handle each call, from 1.
+                fn newDatabase(name: *const u8, name_len: usize, id_ptr: *mut u32) -> u32;
+                /// Fails whole (errno 24) if the database would hold more than its size.
+                fn databasePut(
+                    id: u32, key: *const u8, key_len: usize, value: *const u8, value_len: usize,
+                ) -> u32;
+                /// A missing key is errno 29 (Taubyte's host gives 23).
+                fn databaseGetSize(
+                    id: u32, key: *const u8, key_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the value `databaseGetSize` measured: there is no length.
+                fn databaseGet(id: u32, key: *const u8, key_len: usize, buf: *mut u8) -> u32;
+                fn databaseDelete(id: u32, key: *const u8, key_len: usize) -> u32;
+                /// The keys starting with the prefix, each followed by a NUL byte.
+                fn databaseListSize(
+                    id: u32, prefix: *const u8, prefix_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the list `databaseListSize` measured: there is no length.
+                fn databaseList(id: u32, prefix: *const u8, prefix_len: usize, buf: *mut u8) -> u32;
+                /// Closes the handle (the database itself stays open for others).
+                fn databaseClose(id: u32) -> u32;
+
+                /// Globals: `app` and `func` are flags (1 = scope the name by the calling
+                /// function's application, function). A missing name is errno 29.
+                fn getGlobalValueSize(
+                    name: *const u8, name_len: usize, app: u32, func: u32, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the value `getGlobalValueSize` measured: there is no length.
+                fn getGlobalValue(
+                    name: *const u8, name_len: usize, app: u32, func: u32, buf: *mut u8,
+                ) -> u32;
+                /// Like `getGlobalValueSize`, but a missing name is made, empty (size 0).
+                fn getOrCreateGlobalValueSize(
+                    name: *const u8, name_len: usize, app: u32, func: u32, size_ptr: *mut usize,
+                ) -> u32;
+                /// `value_cap` is TinyGo's slice capacity, ignored.
+                fn putGlobalValue(
+                    name: *const u8, name_len: usize, app: u32, func: u32,
+                    value: *const u8, value_len: usize, value_cap: usize,
+                ) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.

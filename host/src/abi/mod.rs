@@ -4,7 +4,8 @@
 //! with the guest SDK; this module implements it. One file per area: [`event`]
 //! (`getEventType`), [`http`] (HTTP events, over the request and response in
 //! [`http_event`]), [`pubsub`] (channels and message events, through the [`Channels`] seam
-//! that messaging implements), [`env`] (Taubyte's `env` module). This module and
+//! that messaging implements), [`database`] and [`globals`] (over the state engine, with
+//! the handles of [`handles`]), [`env`] (Taubyte's `env` module). This module and
 //! [`memory`] are the only places that touch guest pointers.
 //!
 //! The calls work on an [`AbiState`] that the embedder keeps in its Store data and hands
@@ -13,8 +14,11 @@
 //! runtime or the server, so the calls are tested on inline WAT with no server.
 
 pub mod channels;
+pub mod database;
 pub mod env;
 pub mod event;
+pub mod globals;
+pub mod handles;
 pub mod http;
 pub mod http_event;
 pub mod memory;
@@ -47,6 +51,8 @@ pub fn add_to_linker<T: Send + 'static>(
     event::add_to_linker(linker, view)?;
     http::add_to_linker(linker, view)?;
     pubsub::add_to_linker(linker, view)?;
+    database::add_to_linker(linker, view)?;
+    globals::add_to_linker(linker, view)?;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! calling and until when.
 
 use super::channels::GuestEnv;
+use super::handles::Handles;
 use super::http_event::HttpEvent;
+use crate::state::{Space, StateEngine};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,8 +52,37 @@ pub struct AbiState {
     pub function: Arc<str>,
     /// When the invocation must end (`execution.timeout`).
     pub deadline: Instant,
-    /// Where its pub/sub calls go.
+    /// Where its pub/sub and state calls go.
     pub env: GuestEnv,
+    /// The databases and storages it opened.
+    pub stores: StoreHandles,
+}
+
+/// What a guest opened of its databases, storages and globals during one invocation.
+pub struct StoreHandles {
+    pub databases: Handles<OpenDatabase>,
+    /// The globals value `getGlobalValueSize` measured, by key, for `getGlobalValue`.
+    pub global_measured: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Default for StoreHandles {
+    fn default() -> Self {
+        Self {
+            databases: Handles::new(super::database::MAX_OPEN_DATABASES),
+            global_measured: None,
+        }
+    }
+}
+
+/// A database handle.
+pub struct OpenDatabase {
+    pub engine: Arc<dyn StateEngine>,
+    pub space: Arc<Space>,
+    /// The value a `databaseGetSize` measured, by key: what the following `databaseGet`
+    /// writes, so that it fits the buffer the guest sized by it.
+    pub measured: Option<(Vec<u8>, Vec<u8>)>,
+    /// Likewise the key list a `databaseListSize` measured, by prefix.
+    pub listed: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl AbiState {

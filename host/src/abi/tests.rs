@@ -72,6 +72,7 @@ fn state(channels: Arc<Recorder>, event: EventData) -> AbiState {
             scope: 1,
             state: None,
         },
+        stores: Default::default(),
     }
 }
 

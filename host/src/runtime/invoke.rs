@@ -64,6 +64,7 @@ pub async fn invoke(
             function: function.name.clone(),
             deadline,
             env,
+            stores: Default::default(),
         },
     };
     let mut store = Store::new(engine, state);
