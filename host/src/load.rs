@@ -117,6 +117,19 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                 continue;
             }
         };
+        if !guest.stubbed.is_empty() {
+            let calls: Vec<String> = guest.stubbed.iter().map(|c| format!("`{c}`")).collect();
+            diagnostics.push(Diagnostic::warning(
+                function.file.clone(),
+                None,
+                "source",
+                format!(
+                    "the module imports {}, which Wisp does not provide: it loads, and \
+                     calling one traps",
+                    calls.join(", ")
+                ),
+            ));
+        }
         let index = functions.len();
         let owner = (
             Arc::from(function.application.as_deref().unwrap_or_default()),

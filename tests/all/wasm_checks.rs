@@ -183,12 +183,14 @@ fn invalid_truncated_and_missing_wasm_files_are_refused() {
 }
 
 #[test]
+/// Only Taubyte's own module gets stubs (see the test below): anything else a module
+/// imports and Wisp lacks is a load error.
 fn an_unknown_import_is_refused_at_load() {
     let p = Project::new();
     let w = wasm(
         &p,
         "imp",
-        r#"(module (import "taubyte/sdk" "noSuchCall" (func (param i32))) (func (export "h") (param i32)))"#,
+        r#"(module (import "env" "noSuchCall" (func (param i32))) (func (export "h") (param i32)))"#,
     );
     p.http_function("imp", "GET", "/imp", "h", &w);
     let out = problems(&p);
@@ -290,4 +292,46 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
         );
     }
     assert_eq!(server.get("/ok").await.text(), "ok");
+}
+
+#[tokio::test]
+async fn a_taubyte_call_wisp_lacks_loads_warns_and_traps_only_when_called() {
+    let p = Project::new();
+    let w = wasm(
+        &p,
+        "p2p",
+        &format!(
+            r#"(module {WRITE_IMPORT}
+                (import "taubyte/sdk" "p2pSendToProtocolCommand"
+                    (func $send (param i32 i32 i32 i32 i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 16) "fine")
+                (func (export "fine") (param $id i32)
+                    (drop (call $write (local.get $id) (i32.const 16) (i32.const 4) (i32.const 64))))
+                (func (export "send") (param $id i32)
+                    (drop (call $send (i32.const 0) (i32.const 0) (i32.const 0)
+                        (i32.const 0) (i32.const 0) (i32.const 0)))))"#
+        ),
+    );
+    p.http_function("fine", "GET", "/fine", "fine", &w);
+    p.http_function("send", "GET", "/send", "send", &w);
+    let options = wisp::load::LoadOptions {
+        invocations: Default::default(),
+        cache: wisp::runtime::cache::ModuleCache::disabled(),
+    };
+    let loaded = wisp::load::load(p.path(), &options).expect("the project loads");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "one per function: {warnings:?}");
+    assert!(
+        warnings[0].contains("`p2pSendToProtocolCommand`, which Wisp does not provide"),
+        "{warnings:?}"
+    );
+
+    let server = Server::start(p.path()).await;
+    assert_eq!(server.get("/fine").await.text(), "fine");
+    // The trap's message, naming the call, is in the host's log (see the runtime's tests).
+    let reply = server.get("/send").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("x-wisp-error"), Some("trap"));
+    assert_eq!(server.get("/fine").await.text(), "fine", "still serving");
 }

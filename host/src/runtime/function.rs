@@ -4,7 +4,8 @@ use super::cache::{CacheOutcome, ModuleCache};
 use super::state::HostState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, ModuleExport, ValType};
+use wasmtime::{Engine, ExternType, FuncType, InstancePre, Linker, Module, ModuleExport, ValType};
+use wisp_abi::imports::IMPORTS;
 
 /// How a function's export returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,10 @@ pub struct GuestFunction {
     pub pre: InstancePre<HostState>,
     pub timeout: Duration,
     pub memory_limit: u64,
+    /// The module's imports of Taubyte's SDK that Wisp does not provide (p2p, ethereum,
+    /// ipfs, ...): linked as calls that trap, naming themselves, so the rest of the
+    /// function still runs. `wisp check` lists them as warnings.
+    pub stubbed: Vec<String>,
 }
 
 /// What the function spec asks of the module.
@@ -111,9 +116,14 @@ pub fn prepare(
         )
     })?;
     check_memory_minimum(module, spec.memory_limit)?;
-    let pre = linker
-        .instantiate_pre(module)
-        .map_err(|e| WasmProblem::new("source", format!("cannot link the module: {e:#}")))?;
+    let stubbed = unprovided_imports(module);
+    let pre = if stubbed.is_empty() {
+        linker.instantiate_pre(module)
+    } else {
+        with_stubs(linker, &stubbed).and_then(|linker| linker.instantiate_pre(module))
+    }
+    .map_err(|e| WasmProblem::new("source", format!("cannot link the module: {e:#}")))?;
+    let stubbed = stubbed.into_iter().map(|(name, _)| name).collect();
     let init = match (
         module.get_export_index("_initialize"),
         module.get_export_index("_start"),
@@ -132,7 +142,45 @@ pub fn prepare(
         pre,
         timeout: spec.timeout,
         memory_limit: spec.memory_limit,
+        stubbed,
     })
+}
+
+/// The module's function imports from `taubyte/sdk` that are not Wisp host calls. The
+/// host defines exactly `wisp_abi`'s list (a test checks it), so the list decides.
+fn unprovided_imports(module: &Module) -> Vec<(String, FuncType)> {
+    module
+        .imports()
+        .filter(|import| import.module() == wisp_abi::SDK_MODULE)
+        .filter(|import| {
+            !IMPORTS
+                .iter()
+                .any(|known| known.module == import.module() && known.name == import.name())
+        })
+        .filter_map(|import| match import.ty() {
+            ExternType::Func(ty) => Some((import.name().to_owned(), ty)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `linker` with each of `stubs` defined as a call that traps with a message naming it.
+fn with_stubs<T: 'static>(
+    linker: &Linker<T>,
+    stubs: &[(String, FuncType)],
+) -> wasmtime::Result<Linker<T>> {
+    let mut linker = linker.clone();
+    for (name, ty) in stubs {
+        let message = format!(
+            "called `{}::{name}`, a Taubyte host call Wisp does not provide \
+             (`wisp check` lists these per function)",
+            wisp_abi::SDK_MODULE
+        );
+        linker.func_new(wisp_abi::SDK_MODULE, name, ty.clone(), move |_, _, _| {
+            Err(wasmtime::Error::msg(message.clone()))
+        })?;
+    }
+    Ok(linker)
 }
 
 fn export_shape(module: &Module, call: &str) -> Result<ExportShape, WasmProblem> {
@@ -191,4 +239,43 @@ fn check_memory_minimum(module: &Module, limit: u64) -> Result<(), WasmProblem> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stub_traps_with_a_message_naming_the_call() {
+        let engine = Engine::default();
+        let wat = r#"(module
+            (import "taubyte/sdk" "ethereumNewClient" (func $eth (param i32 i32) (result i32)))
+            (import "taubyte/sdk" "eventHttpWrite" (func (param i32 i32 i32 i32) (result i32)))
+            (func (export "go") (result i32) (call $eth (i32.const 0) (i32.const 0))))"#;
+        let module = Module::new(&engine, wat).unwrap();
+        let stubs = unprovided_imports(&module);
+        let names: Vec<&str> = stubs.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["ethereumNewClient"], "only what Wisp lacks");
+
+        let mut linker = with_stubs(&Linker::new(&engine), &stubs).unwrap();
+        linker
+            .func_wrap(
+                wisp_abi::SDK_MODULE,
+                "eventHttpWrite",
+                |_: i32, _: i32, _: i32, _: i32| 0,
+            )
+            .unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let go = instance
+            .get_typed_func::<(), i32>(&mut store, "go")
+            .unwrap();
+        let error = go.call(&mut store, ()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains(
+                "called `taubyte/sdk::ethereumNewClient`, a Taubyte host call Wisp does not provide"
+            ),
+            "{error:#}"
+        );
+    }
 }
