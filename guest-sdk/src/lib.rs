@@ -29,6 +29,7 @@
 //! - [`Event`], [`EventType`]: what a function is called with.
 //! - [`HttpEvent`] and [`http`]: the request and the response.
 //! - [`PubSubEvent`] and [`pubsub`]: channels and messages.
+//! - [`database`] and [`globals`]: key-value data the host keeps.
 //! - [`log`], [`sleep`]: the host's environment.
 //! - [`Error`], [`Errno`], [`Result`]: one error type for every call.
 #![deny(unsafe_code)]
@@ -36,10 +37,12 @@
 // Lets the `#[function]` macro's `::wisp_sdk` paths resolve inside this crate's own tests.
 extern crate self as wisp_sdk;
 
+pub mod database;
 mod env;
 mod error;
 mod event;
 mod fetch;
+pub mod globals;
 pub mod http;
 pub mod pubsub;
 #[doc(hidden)]

@@ -238,4 +238,81 @@ pub(crate) mod safe {
         // SAFETY: no memory is passed.
         unsafe { _sleep(ns) }
     }
+
+    pub(crate) fn new_database(name: &str, id: &mut u32) -> u32 {
+        // SAFETY: `name` is read-only input; `id` is a live u32.
+        unsafe { newDatabase(name.as_ptr(), name.len(), id) }
+    }
+
+    pub(crate) fn database_put(id: u32, key: &str, value: &[u8]) -> u32 {
+        // SAFETY: both are read-only input.
+        unsafe { databasePut(id, key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
+    }
+
+    pub(crate) fn database_get_size(id: u32, key: &str, size: &mut usize) -> u32 {
+        // SAFETY: `key` is read-only input; `size` is a live usize.
+        unsafe { databaseGetSize(id, key.as_ptr(), key.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `database_get_size` reported: this call has no length.
+    pub(crate) fn database_get(id: u32, key: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes the value it measured, which is `buf.len()` bytes.
+        unsafe { databaseGet(id, key.as_ptr(), key.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn database_delete(id: u32, key: &str) -> u32 {
+        // SAFETY: `key` is read-only input.
+        unsafe { databaseDelete(id, key.as_ptr(), key.len()) }
+    }
+
+    pub(crate) fn database_list_size(id: u32, prefix: &str, size: &mut usize) -> u32 {
+        // SAFETY: `prefix` is read-only input; `size` is a live usize.
+        unsafe { databaseListSize(id, prefix.as_ptr(), prefix.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `database_list_size` reported: this call has no length.
+    pub(crate) fn database_list(id: u32, prefix: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes the list it measured, which is `buf.len()` bytes.
+        unsafe { databaseList(id, prefix.as_ptr(), prefix.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn database_close(id: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { databaseClose(id) }
+    }
+
+    /// `getGlobalValueSize`, or with `create` `getOrCreateGlobalValueSize`.
+    pub(crate) fn global_size(name: &str, scope: (u32, u32), create: bool, size: &mut usize) -> u32 {
+        let (app, func) = scope;
+        // SAFETY: `name` is read-only input; `size` is a live usize.
+        unsafe {
+            match create {
+                false => getGlobalValueSize(name.as_ptr(), name.len(), app, func, size),
+                true => getOrCreateGlobalValueSize(name.as_ptr(), name.len(), app, func, size),
+            }
+        }
+    }
+
+    /// `buf` must be exactly the size `global_size` reported: this call has no length.
+    pub(crate) fn global(name: &str, scope: (u32, u32), buf: &mut [u8]) -> u32 {
+        let (app, func) = scope;
+        // SAFETY: Wisp writes the value it measured, which is `buf.len()` bytes.
+        unsafe { getGlobalValue(name.as_ptr(), name.len(), app, func, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn put_global(name: &str, scope: (u32, u32), value: &[u8]) -> u32 {
+        let (app, func) = scope;
+        // SAFETY: both are read-only input.
+        unsafe {
+            putGlobalValue(
+                name.as_ptr(),
+                name.len(),
+                app,
+                func,
+                value.as_ptr(),
+                value.len(),
+                value.len(),
+            )
+        }
+    }
 }
