@@ -125,9 +125,10 @@ pub fn get_or_create<T: Value>(name: &str, scope: Scope) -> Result<T> {
 /// Sets global `name` to `value`.
 pub fn set<T: Value>(name: &str, scope: Scope, value: T) -> Result<()> {
     let key = key::<T>(name);
-    check(safe::put_global(&key, scope.flags(), &value.encode()), || {
-        format!("storing global `{key}`")
-    })
+    check(
+        safe::put_global(&key, scope.flags(), &value.encode()),
+        || format!("storing global `{key}`"),
+    )
 }
 
 #[cfg(test)]

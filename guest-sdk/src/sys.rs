@@ -282,7 +282,12 @@ pub(crate) mod safe {
     }
 
     /// `getGlobalValueSize`, or with `create` `getOrCreateGlobalValueSize`.
-    pub(crate) fn global_size(name: &str, scope: (u32, u32), create: bool, size: &mut usize) -> u32 {
+    pub(crate) fn global_size(
+        name: &str,
+        scope: (u32, u32),
+        create: bool,
+        size: &mut usize,
+    ) -> u32 {
         let (app, func) = scope;
         // SAFETY: `name` is read-only input; `size` is a live usize.
         unsafe {

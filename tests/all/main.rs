@@ -24,6 +24,7 @@ mod http_calls;
 mod limits;
 mod messaging;
 mod samples;
+mod state;
 mod static_files;
 mod wasm_checks;
 mod websocket;
