@@ -129,6 +129,39 @@ async fn chat_join_and_send_reach_everyone_in_the_room() {
 }
 
 #[tokio::test]
+async fn chat_history_answers_the_rooms_newest_fifty_oldest_first() {
+    let server = sample_server().await;
+    assert_eq!(
+        server.get("/api/chat/history?room=quiet").await.text(),
+        "[]"
+    );
+    for i in 0..55 {
+        let body = format!(r#"{{"user":"u{i}","text":"message {i}"}}"#);
+        let reply = server.post("/api/chat/send?room=busy1", body).await;
+        assert_eq!(reply.text(), "Message sent");
+    }
+    // Another room, and one whose name starts like it, keep their own.
+    server
+        .post(
+            "/api/chat/send?room=busy",
+            r#"{"user":"x","text":"elsewhere"}"#,
+        )
+        .await;
+    let history = json(&server.get("/api/chat/history?room=busy1").await);
+    let texts: Vec<&str> = history
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    let expected: Vec<String> = (5..55).map(|i| format!("message {i}")).collect();
+    assert_eq!(texts, expected);
+    let other = json(&server.get("/api/chat/history?room=busy").await);
+    assert_eq!(other.as_array().map(Vec::len), Some(1));
+    assert_eq!(server.get("/api/chat/history").await.status, 400);
+}
+
+#[tokio::test]
 async fn notifications_and_broadcasts_reach_their_channels() {
     let server = sample_server().await;
     let mut bob = server.ws(&sample_ws_path("notifications-bob")).await;

@@ -7,7 +7,8 @@
 //! | `publishMessage` | HTTP, `?channel=` | publishes the request body to the channel |
 //! | `handlePubSubEvent` | pub/sub | prints a line per message, by its JSON `type` |
 //! | `createChatRoom` | HTTP, `?room=` | subscribes to `chat-room-<room>`, answers its WebSocket URL as JSON |
-//! | `sendChatMessage` | HTTP, `?room=` | publishes `{user, text, timestamp}` to `chat-room-<room>` |
+//! | `sendChatMessage` | HTTP, `?room=` | publishes `{user, text, timestamp}` to `chat-room-<room>` and stores it in database `chat` |
+//! | `getChatHistory` | HTTP, `?room=` | the room's newest 50 stored messages, oldest first, as JSON |
 //! | `sendNotification` | HTTP, `?user=` | publishes `{title, message, type, timestamp}` to `notifications-<user>` |
 //! | `broadcastUpdate` | HTTP | publishes the request body to `live-updates` |
 //!
@@ -19,7 +20,7 @@
 //! - `reply`: running an HTTP handler and answering its failure; query, body and JSON helpers.
 //! - `websocket`: `getWebSocketURL`, `publishMessage` (the guide's complete examples).
 //! - `events`: `handlePubSubEvent`.
-//! - `chat`: `createChatRoom`, `sendChatMessage`.
+//! - `chat`: `createChatRoom`, `sendChatMessage`, `getChatHistory`.
 //! - `notify`: `sendNotification`; `updates`: `broadcastUpdate`.
 
 mod chat;
@@ -30,6 +31,13 @@ mod updates;
 mod websocket;
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Microseconds since the Unix epoch (0 for a clock set before 1970).
+fn unix_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_micros())
+}
 
 /// Seconds since the Unix epoch, Go's `time.Now().Unix()` (0 for a clock set before 1970).
 fn unix_time() -> i64 {
