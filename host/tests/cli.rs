@@ -62,10 +62,17 @@ impl Server {
 
     /// The whole answer to one raw HTTP GET.
     fn get(&self, path: &str) -> String {
+        self.request("GET", path, "")
+    }
+
+    /// The whole answer to one raw HTTP request with `body`.
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
         let mut stream = std::net::TcpStream::connect(self.addr()).expect("connect");
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .expect("request");
         let mut answer = String::new();
@@ -95,6 +102,40 @@ fn built_sample() -> &'static str {
         assert!(build.status.success(), "{}", text(&build.stderr));
         config
     })
+}
+
+/// What a function was told is stored is there after `kill -9` of the host and a restart.
+#[test]
+fn stored_data_survives_kill_9() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let data_dir = utf8(data.path()).to_owned();
+    let args = [
+        "serve",
+        built_sample(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_dir,
+    ];
+    let mut server = Server::start(&args, &[], "data in");
+    assert!(server.banner.contains(&data_dir), "{}", server.banner);
+    for i in 0..20 {
+        let body = format!(r#"{{"user":"u","text":"kept {i}"}}"#);
+        let answer = server.request("POST", "/api/chat/send?room=durable", &body);
+        assert!(answer.ends_with("Message sent"), "{answer}");
+    }
+    // `Child::kill` is SIGKILL: no shutdown, no flush, no chance to finish anything.
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+
+    let server = Server::start(&args, &[], "data in");
+    let history = server.get("/api/chat/history?room=durable");
+    for i in 0..20 {
+        assert!(
+            history.contains(&format!(r#""text":"kept {i}""#)),
+            "{history}"
+        );
+    }
 }
 
 /// Without `--cluster`, log lines say nothing of a cluster: a subscription's reach
