@@ -95,28 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         .context("building the benchmark's request")?
         .into_parts()
         .0;
-    let invoke_once = || async {
-        let mut parts = hyper::Request::new(()).into_parts().0;
-        parts.uri = head.uri.clone();
-        parts.headers = head.headers.clone();
-        let (flush_tx, _flush_rx) = tokio::sync::oneshot::channel();
-        let body = Empty::<Bytes>::new()
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let event = HttpEvent::new(parts, body, app.config.http, flush_tx);
-        match deployment
-            .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
-            .await
-        {
-            Ok(EventData::Http(http)) => match http.response.finish().await {
-                Some(response) if response.status().is_success() => Ok(()),
-                Some(response) => bail!("the function answered {}", response.status()),
-                None => bail!("the function flushed; pick one that answers in one piece"),
-            },
-            Ok(_) => bail!("the invocation handed back another kind of event"),
-            Err(error) => bail!("the function failed: {error}"),
-        }
-    };
+    let invoke_once = || invoke_http(&app, index, &head);
     let mut result = json!({ "function": args.function });
     if runs(Loop::Wisp) {
         let wisp = Timing::measure(until, invoke_once).await?;
@@ -131,6 +110,37 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         result["wasmtime_instances"] = json!(floor.events);
     }
     Ok(result)
+}
+
+/// Runs HTTP function `index` of `app` once on a request with `head`'s target and headers
+/// and an empty body, as the server would; an answer other than 2xx is an error.
+pub async fn invoke_http(
+    app: &Arc<App>,
+    index: usize,
+    head: &hyper::http::request::Parts,
+) -> anyhow::Result<()> {
+    let mut parts = hyper::Request::new(()).into_parts().0;
+    parts.uri = head.uri.clone();
+    parts.headers = head.headers.clone();
+    let (flush_tx, _flush_rx) = tokio::sync::oneshot::channel();
+    let body = Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let event = HttpEvent::new(parts, body, app.config.http, flush_tx);
+    match app
+        .hub
+        .deployment()
+        .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
+        .await
+    {
+        Ok(EventData::Http(http)) => match http.response.finish().await {
+            Some(response) if response.status().is_success() => Ok(()),
+            Some(response) => bail!("the function answered {}", response.status()),
+            None => bail!("the function flushed; pick one that answers in one piece"),
+        },
+        Ok(_) => bail!("the invocation handed back another kind of event"),
+        Err(error) => bail!("the function failed: {error}"),
+    }
 }
 
 /// Loads `project` as `wisp serve` does and finds its function `function`.

@@ -27,6 +27,7 @@ mod pace;
 mod pubsub_fn;
 mod report;
 mod startup;
+mod state;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,8 @@ enum Command {
     IdleWs(idle::Args),
     /// Count completed pub/sub-triggered function invocations per second
     PubsubFn(pubsub_fn::Args),
+    /// Database puts and gets from a guest, beside Redis SET and GET from a native client
+    State(state::Args),
     /// Start a server command and time its first 2xx answer
     Startup(startup::Args),
     /// Turn collected results into docs/performance.md
@@ -83,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Command::IdleWs(args) => idle::run(args).await,
             Command::PubsubFn(args) => pubsub_fn::run(args).await,
             Command::Startup(args) => startup::run(args).await,
+            Command::State(args) => state::run(args).await,
             Command::Report(args) => report::run(args),
         }
     });

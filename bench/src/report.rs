@@ -561,6 +561,22 @@ fn table(runs: &Runs, machine: &Value) -> String {
             verdict(&[share.map(|r| r >= 0.5)])
         );
     }
+    if shown("8") {
+        let m = |key| runs.median("8", "wisp", None, key);
+        let (put, get) = (m("wisp_put_per_s"), m("wisp_get_per_s"));
+        let (redis_put, redis_get) = (m("redis_put_per_s"), m("redis_get_per_s"));
+        let share = ratio(get, redis_get);
+        let _ = writeln!(
+            out,
+            "| 8 | database calls from a guest per second (in process, SQLite, 100-byte values, 1,000 keys): get / put | {} / {} | Redis GET / SET from a native client, one command at a time over loopback: {} / {} (get = {:.0}%) | get ≥ 50% of Redis | {} |",
+            opt(get),
+            opt(put),
+            opt(redis_get),
+            opt(redis_put),
+            share.unwrap_or(0.0) * 100.0,
+            verdict(&[share.map(|r| r >= 0.5)])
+        );
+    }
     if flagged {
         out.push_str(
             "\n† In at least one run the load generator itself fell behind its schedule at the \
@@ -636,6 +652,13 @@ fn every_run(runs: &Runs) -> String {
                     "{} /s (server {} CPU)",
                     opt(f("invocations_per_s")),
                     percent(f("server_cpu"))
+                ),
+                "8" => format!(
+                    "get {} /s, put {} /s; Redis GET {} /s, SET {} /s",
+                    opt(f("wisp_get_per_s")),
+                    opt(f("wisp_put_per_s")),
+                    opt(f("redis_get_per_s")),
+                    opt(f("redis_put_per_s"))
                 ),
                 _ => data.to_string(),
             }
