@@ -29,6 +29,7 @@
 //! - [`Event`], [`EventType`]: what a function is called with.
 //! - [`HttpEvent`] and [`http`]: the request and the response.
 //! - [`PubSubEvent`] and [`pubsub`]: channels and messages.
+//! - [`storage`]: a project's object storages (files, versions, CIDs).
 //! - [`log`], [`sleep`]: the host's environment.
 //! - [`Error`], [`Errno`], [`Result`]: one error type for every call.
 #![deny(unsafe_code)]
@@ -42,6 +43,7 @@ mod event;
 mod fetch;
 pub mod http;
 pub mod pubsub;
+pub mod storage;
 #[doc(hidden)]
 pub mod sys;
 

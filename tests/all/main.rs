@@ -25,5 +25,6 @@ mod limits;
 mod messaging;
 mod samples;
 mod static_files;
+mod storage;
 mod wasm_checks;
 mod websocket;

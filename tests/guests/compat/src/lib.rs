@@ -6,6 +6,9 @@
 //! | `compat` | HTTP | reads query `name`, request header `X-Test` and the whole body; sets response header `X-Compat: taubyte`; writes `hello <name>; x-test=<hdr>; body=<body>`; status 201 |
 //! | `compat_pubsub_http` | HTTP, `?channel=` | subscribes to the channel, publishes `from-taubyte` to it, writes its WebSocket URL; status 200 (500 and the SDK's error text if a call fails) |
 //! | `compat_pubsub_event` | pub/sub | publishes `taubyte-seen:<channel>:<data>` to `probe-out` |
+//! | `storagetest` | HTTP | Taubyte's storage test, step for step (see [`storage`]); `{"ping": "pong"}` |
+
+mod storage;
 
 use std::error::Error;
 use std::io::Read;
