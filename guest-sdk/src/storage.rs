@@ -3,10 +3,10 @@
 //!
 //! ```no_run
 //! use std::io::Read;
-//! use wisp_sdk::{storage, Event, Result};
+//! use wisp_sdk::{storage, Event};
 //!
 //! #[wisp_sdk::function]
-//! fn upload(event: Event) -> Result<()> {
+//! fn upload(event: Event) -> Result<(), Box<dyn std::error::Error>> {
 //!     let http = event.http()?;
 //!     let uploads = storage::new("uploads")?;
 //!     let version = uploads.add_file("notes.txt", b"first draft", false)?;
