@@ -128,6 +128,64 @@ macro_rules! with_imports {
                     name: *const u8, name_len: usize, app: u32, func: u32,
                     value: *const u8, value_len: usize, value_cap: usize,
                 ) -> u32;
+
+                /// Opens the storage a `storages/*.yaml` resource serves under `name` (its
+                /// `match`); a new handle each call, from 1. No resource: errno 22.
+                fn storageNew(name: *const u8, name_len: usize, id_ptr: *mut u32) -> u32;
+                /// Opens a storage as `storageNew` does (Wisp has no node cache to look in);
+                /// no resource: errno 92.
+                fn storageGet(name: *const u8, name_len: usize, id_ptr: *mut u32) -> u32;
+                /// Stores `data` as file `name`; writes the version it got. `overwrite` is a
+                /// flag (1 = replace the latest version). Without versioning a second add
+                /// that does not overwrite, or any add past the storage's size, is errno 31.
+                fn storageAddFile(
+                    id: u32, name: *const u8, name_len: usize, version_ptr: *mut u32,
+                    data: *const u8, data_len: usize, overwrite: u32,
+                ) -> u32;
+                /// Opens version `version` of file `name` for reading (0 = the latest);
+                /// writes a file descriptor, from 1. A missing file is errno 90.
+                fn storageGetFile(
+                    id: u32, name: *const u8, name_len: usize, version: u32, fd_ptr: *mut u32,
+                ) -> u32;
+                /// Reads up to `buf_size` bytes of an open file; errno 8 (EOF) only on a read
+                /// that yields no bytes.
+                fn storageReadFile(
+                    id: u32, fd: u32, buf: *mut u8, buf_size: usize, count_ptr: *mut u32,
+                ) -> u32;
+                fn storageCloseFile(id: u32, fd: u32) -> u32;
+                /// Deletes version `version` of file `name` (0 = the latest), or every
+                /// version if `all` is 1.
+                fn storageDeleteFile(
+                    id: u32, name: *const u8, name_len: usize, version: u32, all: u32,
+                ) -> u32;
+                /// The versions of file `name`, in decimal, each followed by a NUL byte.
+                fn storageListVersionsSize(
+                    id: u32, name: *const u8, name_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the list `storageListVersionsSize` measured: there is no length.
+                fn storageListVersions(id: u32, name: *const u8, name_len: usize, buf: *mut u8) -> u32;
+                /// Writes the 36-byte binary CIDv1 (raw, sha2-256) of the latest version of
+                /// file `name`; SDKs pass a 64-byte buffer.
+                fn storageCid(id: u32, name: *const u8, name_len: usize, cid_ptr: *mut u8) -> u32;
+                /// The latest version of file `name`, in decimal.
+                fn storageCurrentVersionSize(
+                    id: u32, name: *const u8, name_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes the version the previous `storageCurrentVersionSize` for this name
+                /// measured (Taubyte's call has no storage id and no length).
+                fn storageCurrentVersion(name: *const u8, name_len: usize, buf: *mut u8) -> u32;
+                /// Every stored version as `/file/<name>/<version>`, each followed by a NUL.
+                fn storageListFilesSize(id: u32, size_ptr: *mut usize) -> u32;
+                /// Writes the list `storageListFilesSize` measured: there is no length.
+                fn storageListFiles(id: u32, buf: *mut u8) -> u32;
+                /// Bytes the storage holds (each file costs its name and its content), in decimal.
+                fn storageUsedSize(id: u32, size_ptr: *mut usize) -> u32;
+                /// Writes the value `storageUsedSize` measured: there is no length.
+                fn storageUsed(id: u32, buf: *mut u8) -> u32;
+                /// The storage's size (`object.size`), in decimal.
+                fn storageCapacitySize(id: u32, size_ptr: *mut usize) -> u32;
+                /// Writes the value `storageCapacitySize` gave: there is no length.
+                fn storageCapacity(id: u32, buf: *mut u8) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.

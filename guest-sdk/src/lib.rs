@@ -29,7 +29,11 @@
 //! - [`Event`], [`EventType`]: what a function is called with.
 //! - [`HttpEvent`] and [`http`]: the request and the response.
 //! - [`PubSubEvent`] and [`pubsub`]: channels and messages.
+<<<<<<< HEAD
 //! - [`database`] and [`globals`]: key-value data the host keeps.
+=======
+//! - [`storage`]: a project's object storages (files, versions, CIDs).
+>>>>>>> storage
 //! - [`log`], [`sleep`]: the host's environment.
 //! - [`Error`], [`Errno`], [`Result`]: one error type for every call.
 #![deny(unsafe_code)]
@@ -45,6 +49,7 @@ mod fetch;
 pub mod globals;
 pub mod http;
 pub mod pubsub;
+pub mod storage;
 #[doc(hidden)]
 pub mod sys;
 

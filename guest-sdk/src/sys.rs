@@ -229,6 +229,119 @@ pub(crate) mod safe {
         unsafe { getMessageChannel(id, buf.as_mut_ptr()) }
     }
 
+    pub(crate) fn storage_new(name: &str, id: &mut u32) -> u32 {
+        // SAFETY: `name` is read-only input; `id` is a live u32.
+        unsafe { storageNew(name.as_ptr(), name.len(), id) }
+    }
+
+    pub(crate) fn storage_get(name: &str, id: &mut u32) -> u32 {
+        // SAFETY: `name` is read-only input; `id` is a live u32.
+        unsafe { storageGet(name.as_ptr(), name.len(), id) }
+    }
+
+    pub(crate) fn storage_add_file(
+        id: u32,
+        name: &str,
+        data: &[u8],
+        overwrite: bool,
+        version: &mut u32,
+    ) -> u32 {
+        let (ptr, len) = (data.as_ptr(), data.len());
+        // SAFETY: `name` and `data` are read-only input; `version` is a live u32.
+        unsafe {
+            storageAddFile(
+                id,
+                name.as_ptr(),
+                name.len(),
+                version,
+                ptr,
+                len,
+                overwrite as u32,
+            )
+        }
+    }
+
+    pub(crate) fn storage_get_file(id: u32, name: &str, version: u32, fd: &mut u32) -> u32 {
+        // SAFETY: `name` is read-only input; `fd` is a live u32.
+        unsafe { storageGetFile(id, name.as_ptr(), name.len(), version, fd) }
+    }
+
+    pub(crate) fn storage_read_file(id: u32, fd: u32, buf: &mut [u8], count: &mut u32) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`, and `count` once.
+        unsafe { storageReadFile(id, fd, buf.as_mut_ptr(), buf.len(), count) }
+    }
+
+    pub(crate) fn storage_close_file(id: u32, fd: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { storageCloseFile(id, fd) }
+    }
+
+    pub(crate) fn storage_delete_file(id: u32, name: &str, version: u32, all: bool) -> u32 {
+        // SAFETY: `name` is read-only input.
+        unsafe { storageDeleteFile(id, name.as_ptr(), name.len(), version, all as u32) }
+    }
+
+    pub(crate) fn storage_versions_size(id: u32, name: &str, size: &mut usize) -> u32 {
+        // SAFETY: `name` is read-only input; `size` is a live usize.
+        unsafe { storageListVersionsSize(id, name.as_ptr(), name.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `storage_versions_size` reported: this call has no length.
+    pub(crate) fn storage_versions(id: u32, name: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { storageListVersions(id, name.as_ptr(), name.len(), buf.as_mut_ptr()) }
+    }
+
+    /// `buf` must hold a CID: 64 bytes, as Taubyte's SDKs pass (this call has no length).
+    pub(crate) fn storage_cid(id: u32, name: &str, buf: &mut [u8; 64]) -> u32 {
+        // SAFETY: the host writes one CID, at most 64 bytes, into `buf`.
+        unsafe { storageCid(id, name.as_ptr(), name.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn storage_current_version_size(id: u32, name: &str, size: &mut usize) -> u32 {
+        // SAFETY: `name` is read-only input; `size` is a live usize.
+        unsafe { storageCurrentVersionSize(id, name.as_ptr(), name.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `storage_current_version_size` reported.
+    pub(crate) fn storage_current_version(name: &str, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { storageCurrentVersion(name.as_ptr(), name.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn storage_files_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { storageListFilesSize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `storage_files_size` reported: this call has no length.
+    pub(crate) fn storage_files(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { storageListFiles(id, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn storage_used_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { storageUsedSize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `storage_used_size` reported: this call has no length.
+    pub(crate) fn storage_used(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { storageUsed(id, buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn storage_capacity_size(id: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { storageCapacitySize(id, size) }
+    }
+
+    /// `buf` must be exactly the size `storage_capacity_size` reported: this call has no length.
+    pub(crate) fn storage_capacity(id: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: the host writes the size it reported, which is `buf.len()`.
+        unsafe { storageCapacity(id, buf.as_mut_ptr()) }
+    }
+
     pub(crate) fn log(message: &str) {
         // SAFETY: `message` is read-only input.
         unsafe { _log(message.as_ptr(), message.len()) }

@@ -26,5 +26,6 @@ mod messaging;
 mod samples;
 mod state;
 mod static_files;
+mod storage;
 mod wasm_checks;
 mod websocket;

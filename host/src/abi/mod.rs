@@ -24,6 +24,7 @@ pub mod http_event;
 pub mod memory;
 pub mod pubsub;
 pub mod state;
+pub mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
@@ -53,6 +54,7 @@ pub fn add_to_linker<T: Send + 'static>(
     pubsub::add_to_linker(linker, view)?;
     database::add_to_linker(linker, view)?;
     globals::add_to_linker(linker, view)?;
+    storage::add_to_linker(linker, view)?;
     Ok(())
 }
 

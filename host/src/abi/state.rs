@@ -4,6 +4,7 @@
 use super::channels::GuestEnv;
 use super::handles::Handles;
 use super::http_event::HttpEvent;
+use super::storage::{OpenFile, OpenStorage, MAX_FILES_OPENED, MAX_OPEN_FILE_BYTES};
 use crate::state::{Space, StateEngine};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -63,6 +64,14 @@ pub struct StoreHandles {
     pub databases: Handles<OpenDatabase>,
     /// The globals value `getGlobalValueSize` measured, by key, for `getGlobalValue`.
     pub global_measured: Option<(Vec<u8>, Vec<u8>)>,
+    pub storages: Handles<OpenStorage>,
+    /// The files open for reading, of every storage handle.
+    pub files: Handles<OpenFile>,
+    /// The bytes those files hold, at most [`MAX_OPEN_FILE_BYTES`].
+    pub file_bytes: usize,
+    /// The version `storageCurrentVersionSize` measured, by file name, for
+    /// `storageCurrentVersion` (which has no storage id).
+    pub current_version: Option<(String, Vec<u8>)>,
 }
 
 impl Default for StoreHandles {
@@ -70,6 +79,10 @@ impl Default for StoreHandles {
         Self {
             databases: Handles::new(super::database::MAX_OPEN_DATABASES),
             global_measured: None,
+            storages: Handles::new(super::storage::MAX_OPEN_STORAGES),
+            files: Handles::new(MAX_FILES_OPENED),
+            file_bytes: 0,
+            current_version: None,
         }
     }
 }

@@ -12,6 +12,9 @@
 //! | `code` | `code`, with the status from `?code=` |
 //! | `events` | `type=<n>\nhttp=<ok|err>\npubsub=<ok|err>\n` |
 //! | `imports` | `linked`; the module imports every raw call `wisp-sdk` declares |
+//! | `storage_walk`, `storage_errors` | see [`storage`] |
+
+mod storage;
 
 use std::io::Read;
 

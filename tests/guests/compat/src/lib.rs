@@ -7,8 +7,10 @@
 //! | `compat_pubsub_http` | HTTP, `?channel=` | subscribes to the channel, publishes `from-taubyte` to it, writes its WebSocket URL; status 200 (500 and the SDK's error text if a call fails) |
 //! | `compat_pubsub_event` | pub/sub | publishes `taubyte-seen:<channel>:<data>` to `probe-out` |
 //! | `compat_database` | HTTP, `?name=` | Taubyte's database test steps (see [`database`]) |
+//! | `storagetest` | HTTP | Taubyte's storage test, step for step (see [`storage`]); `{"ping": "pong"}` |
 
 mod database;
+mod storage;
 
 use std::error::Error;
 use std::io::Read;
