@@ -29,11 +29,8 @@
 //! - [`Event`], [`EventType`]: what a function is called with.
 //! - [`HttpEvent`] and [`http`]: the request and the response.
 //! - [`PubSubEvent`] and [`pubsub`]: channels and messages.
-<<<<<<< HEAD
 //! - [`database`] and [`globals`]: key-value data the host keeps.
-=======
 //! - [`storage`]: a project's object storages (files, versions, CIDs).
->>>>>>> storage
 //! - [`log`], [`sleep`]: the host's environment.
 //! - [`Error`], [`Errno`], [`Result`]: one error type for every call.
 #![deny(unsafe_code)]

@@ -4,7 +4,7 @@
 use super::channels::GuestEnv;
 use super::handles::Handles;
 use super::http_event::HttpEvent;
-use super::storage::{OpenFile, OpenStorage, MAX_FILES_OPENED, MAX_OPEN_FILE_BYTES};
+use super::storage::{OpenFile, OpenStorage, MAX_FILES_OPENED};
 use crate::state::{Space, StateEngine};
 use bytes::Bytes;
 use std::sync::Arc;
