@@ -5,6 +5,7 @@
 //! In dependency order: each module uses only those above it in this list (checked by
 //! `tests/layers.rs`); where a lower one needs a higher one, it defines a small trait.
 //! - [`project`]: a Taubyte project folder → a typed, validated [`project::Project`].
+//! - [`egress`]: which addresses a guest's outbound HTTP may reach (the egress policy).
 //! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked, over an
 //!   [`abi::AbiState`] and the [`abi::Channels`] seam to messaging.
 //! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event, and the
@@ -19,6 +20,7 @@
 pub mod abi;
 pub mod allocator;
 pub mod builder;
+pub mod egress;
 pub mod load;
 pub mod messaging;
 pub mod project;
