@@ -7,6 +7,7 @@
 //! - [`project`]: a Taubyte project folder → a typed, validated [`project::Project`].
 //! - [`state`]: what functions keep (databases, storages, globals) behind the
 //!   [`state::StateEngine`] seam: SQLite by default, NATS JetStream in a cluster.
+//! - [`egress`]: which addresses a guest's outbound HTTP may reach (the egress policy).
 //! - [`abi`]: the host calls guests import (`taubyte/sdk`, `env`), bounds-checked, over an
 //!   [`abi::AbiState`] and the [`abi::Channels`] seam to messaging.
 //! - [`runtime`]: the wasmtime Engine, compiled-module cache, one Store per event, and the
@@ -21,6 +22,7 @@
 pub mod abi;
 pub mod allocator;
 pub mod builder;
+pub mod egress;
 pub mod load;
 pub mod messaging;
 pub mod project;

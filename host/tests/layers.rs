@@ -20,7 +20,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // What functions keep (databases, storages, globals): below the host calls, which use
     // it, so that messaging (channel history) can use it too.
     ("state", &["project"]),
-    ("abi", &["project", "state"]),
+    // Which addresses a guest's outbound HTTP may reach.
+    ("egress", &["project"]),
+    ("abi", &["project", "state", "egress"]),
     ("runtime", &["project", "state", "abi"]),
     ("messaging", &["project", "state", "abi", "runtime"]),
     ("load", &["project", "state", "abi", "runtime", "messaging"]),
