@@ -138,10 +138,10 @@ mod tests {
     #[test]
     fn values_encode_as_the_go_sdk_does() {
         assert_eq!(4u32.encode(), [0, 0, 0, 4]);
-        assert_eq!(3.14f32.encode()[..4], 3.14f32.to_be_bytes());
-        assert_eq!(3.14f32.encode().len(), 8);
-        assert_eq!(f32::decode(&3.14f32.encode()), Some(3.14));
-        assert_eq!(f64::decode(&6.28f64.encode()), Some(6.28));
+        assert_eq!(2.5f32.encode()[..4], 2.5f32.to_be_bytes());
+        assert_eq!(2.5f32.encode().len(), 8);
+        assert_eq!(f32::decode(&2.5f32.encode()), Some(2.5));
+        assert_eq!(f64::decode(&1.75f64.encode()), Some(1.75));
         assert_eq!(u64::decode(&[]), Some(0), "empty is zero");
         assert_eq!(u32::decode(&[1]), None);
         assert_eq!(key::<u32>("hello"), "/uint32/hello");

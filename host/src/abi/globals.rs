@@ -12,9 +12,8 @@
 use super::memory::GuestMemory;
 use super::state::AbiState;
 use super::{split, Errno, View, SDK_MODULE};
-use crate::state::{Space, StateEngine, StateError};
+use crate::state::{Engine, Space, StateError};
 use std::future::Future;
-use std::sync::Arc;
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
 
@@ -159,7 +158,7 @@ fn global(
     mem: &GuestMemory<'_>,
     st: &AbiState,
     (ptr, len, app, func): (i32, i32, i32, i32),
-) -> Result<(Arc<dyn StateEngine>, Space, Vec<u8>), Errno> {
+) -> Result<(Engine, Space, Vec<u8>), Errno> {
     let name = mem.slice(ptr, len)?;
     if name.len() > MAX_NAME {
         tracing::warn!(function = %st.function, size = name.len(), limit = MAX_NAME,

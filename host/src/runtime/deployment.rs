@@ -40,6 +40,9 @@ impl Default for InvocationLimits {
     }
 }
 
+/// Who a function is, for its state: its application (`""` at project level) and name.
+pub type Owner = (Arc<str>, Arc<str>);
+
 /// The loaded functions and the runtime that runs them.
 pub struct Deployment {
     pub runtime: Runtime,
@@ -47,7 +50,7 @@ pub struct Deployment {
     /// Each function's messaging scope.
     scopes: Vec<usize>,
     /// Each function's application (`""` at project level) and name.
-    owners: Vec<(Arc<str>, Arc<str>)>,
+    owners: Vec<Owner>,
     /// Each function's databases, storages and globals, once [`Deployment::attach_state`]
     /// gave them an engine; before that, state calls fail.
     state: Vec<Option<Arc<FunctionState>>>,
@@ -62,7 +65,7 @@ impl Deployment {
     /// application (`""` at project level) and name.
     pub fn new(
         runtime: Runtime,
-        functions: Vec<(Arc<GuestFunction>, usize, (Arc<str>, Arc<str>))>,
+        functions: Vec<(Arc<GuestFunction>, usize, Owner)>,
         limits: InvocationLimits,
     ) -> Self {
         let mut scopes = Vec::with_capacity(functions.len());

@@ -125,6 +125,9 @@ pub trait StateEngine: Send + Sync {
     fn used<'a>(&'a self, space: &'a Space) -> StateFuture<'a, u64>;
 }
 
+/// A shared state engine, as every host call holds one.
+pub type Engine = Arc<dyn StateEngine>;
+
 /// A project's database and storage resources, and what bounds its globals.
 #[derive(Debug)]
 pub struct Catalog {

@@ -35,7 +35,7 @@ pub use file::{OpenFile, MAX_FILES_OPENED, MAX_OPEN_FILE_BYTES};
 use super::memory::{nul_list, GuestMemory};
 use super::state::AbiState;
 use super::{split, Errno, View, SDK_MODULE};
-use crate::state::{ObjectWrite, Space, StateEngine, StateError};
+use crate::state::{Engine, ObjectWrite, Space, StateEngine, StateError};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ type HostFuture<'a> = Box<dyn Future<Output = i32> + Send + 'a>;
 
 /// A storage handle.
 pub struct OpenStorage {
-    pub engine: Arc<dyn StateEngine>,
+    pub engine: Engine,
     pub space: Arc<Space>,
     /// The resource's `object.versioning`.
     pub versioning: bool,
@@ -293,7 +293,7 @@ fn open(
 }
 
 /// What a storage call works on, or errno 92 for an unknown handle.
-fn storage(st: &AbiState, id: i32) -> Result<(Arc<dyn StateEngine>, Arc<Space>, bool), Errno> {
+fn storage(st: &AbiState, id: i32) -> Result<(Engine, Arc<Space>, bool), Errno> {
     let open = st.stores.storages.get(id).ok_or(Errno::StorageNotFound)?;
     Ok((open.engine.clone(), open.space.clone(), open.versioning))
 }
