@@ -186,6 +186,69 @@ macro_rules! with_imports {
                 fn storageCapacitySize(id: u32, size_ptr: *mut usize) -> u32;
                 /// Writes the value `storageCapacitySize` gave: there is no length.
                 fn storageCapacity(id: u32, buf: *mut u8) -> u32;
+
+                /// Outbound HTTP. A client is a handle on the host's shared connection
+                /// pool; requests are numbered from 1 across clients. An unknown client or
+                /// request of that client is errno 10.
+                fn newHttpClient(client_id_ptr: *mut u32) -> u32;
+                /// An empty GET request with no URL; past the per-invocation cap, errno 15.
+                fn newHttpRequest(client_id: u32, request_id_ptr: *mut u32) -> u32;
+                /// An absolute `http` or `https` URL; else errno 11.
+                fn setHttpRequestURL(client_id: u32, request_id: u32, url: *const u8, url_len: usize) -> u32;
+                /// Method codes: 1 GET, 2 POST, 3 PUT, 4 DELETE, 5 HEAD, 6 OPTIONS, 7 PATCH,
+                /// 8 TRACE, 9 CONNECT; any other is errno 14 and leaves the method as it was.
+                fn setHttpRequestMethod(client_id: u32, request_id: u32, method: u32) -> u32;
+                fn getHttpRequestMethod(client_id: u32, request_id: u32, method_ptr: *mut u32) -> u32;
+                /// Copies the body now (Taubyte reads guest memory at send time).
+                fn setHttpRequestBody(client_id: u32, request_id: u32, body: *const u8, body_len: usize) -> u32;
+                /// `values` is a NUL list: the first replaces the header, the rest are added.
+                fn setHttpRequestHeader(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize,
+                    values: *const u8, values_len: usize,
+                ) -> u32;
+                /// Adds one value, as both Taubyte SDKs pass it (a trailing NUL is dropped).
+                fn addHttpRequestHeader(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize,
+                    value: *const u8, value_len: usize,
+                ) -> u32;
+                fn deleteHttpRequestHeader(client_id: u32, request_id: u32, key: *const u8, key_len: usize) -> u32;
+                /// The header's values, each followed by a NUL byte (0 if absent).
+                fn getHttpRequestHeaderSize(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes what `getHttpRequestHeaderSize` gave: there is no length.
+                fn getHttpRequestHeader(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize, buf: *mut u8,
+                ) -> u32;
+                /// Header names (canonical case), each followed by a NUL byte.
+                fn getHttpRequestHeaderKeysSize(client_id: u32, request_id: u32, size_ptr: *mut usize) -> u32;
+                /// A list longer than `buf_size` is errno 3 (Taubyte ignores the length).
+                fn getHttpRequestHeaderKeys(client_id: u32, request_id: u32, buf: *mut u8, buf_size: usize) -> u32;
+                /// Sends the request, following up to 10 redirects, within the function's
+                /// deadline. Any failure (a denied address, a timeout, too many redirects)
+                /// is errno 13; a 4xx or 5xx answer is no error.
+                fn doHttpRequest(client_id: u32, request_id: u32) -> u32;
+                /// Reads up to `buf_size` bytes of the response body; errno 8 (EOF) comes
+                /// with the last bytes, errno 6 past the response size limit or before a send.
+                fn readHttpResponseBody(
+                    client_id: u32, request_id: u32, buf: *mut u8, buf_size: usize, count_ptr: *mut u32,
+                ) -> u32;
+                /// Drops the rest of the body; a second close is no error.
+                fn closeHttpResponseBody(client_id: u32, request_id: u32) -> u32;
+                /// Before a send, the response calls are errno 9.
+                fn getHttpResponseHeaderSize(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize, size_ptr: *mut usize,
+                ) -> u32;
+                fn getHttpResponseHeader(
+                    client_id: u32, request_id: u32, key: *const u8, key_len: usize, buf: *mut u8,
+                ) -> u32;
+                fn getHttpResponseHeaderKeysSize(client_id: u32, request_id: u32, size_ptr: *mut usize) -> u32;
+                fn getHttpResponseHeaderKeys(client_id: u32, request_id: u32, buf: *mut u8, buf_size: usize) -> u32;
+            }
+            "wisp" {
+                /// Wisp's own calls, which Taubyte's host lacks. Writes the status code of
+                /// the response a `doHttpRequest` received; before a send, errno 9.
+                fn httpResponseStatus(client_id: u32, request_id: u32, status_ptr: *mut u32) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.
@@ -272,10 +335,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modules_are_the_two_the_host_defines() {
+    fn modules_are_the_three_the_host_defines() {
         for import in IMPORTS {
             assert!(
-                [crate::SDK_MODULE, crate::ENV_MODULE].contains(&import.module),
+                [crate::SDK_MODULE, crate::ENV_MODULE, crate::WISP_MODULE].contains(&import.module),
                 "{import:?}"
             );
         }

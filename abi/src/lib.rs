@@ -20,3 +20,7 @@ pub const SDK_MODULE: &str = "taubyte/sdk";
 
 /// Taubyte's second import module: `_ready`, `_sleep` and `_log`.
 pub const ENV_MODULE: &str = "env";
+
+/// Wisp's own calls, which Taubyte's host does not have (the status of an outbound HTTP
+/// response). A guest that imports them runs on Wisp only.
+pub const WISP_MODULE: &str = "wisp";

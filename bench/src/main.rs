@@ -23,6 +23,7 @@ mod idle;
 mod invoke;
 mod native;
 mod net;
+mod outbound;
 mod pace;
 mod pubsub_fn;
 mod report;
@@ -60,6 +61,8 @@ enum Command {
     PubsubFn(pubsub_fn::Args),
     /// Database puts and gets from a guest, beside Redis SET and GET from a native client
     State(state::Args),
+    /// Outbound HTTP GETs from a guest, beside a native hyper client, to one local server
+    Outbound(outbound::Args),
     /// Start a server command and time its first 2xx answer
     Startup(startup::Args),
     /// Turn collected results into docs/performance.md
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             Command::PubsubFn(args) => pubsub_fn::run(args).await,
             Command::Startup(args) => startup::run(args).await,
             Command::State(args) => state::run(args).await,
+            Command::Outbound(args) => outbound::run(args).await,
             Command::Report(args) => report::run(args),
         }
     });

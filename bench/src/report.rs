@@ -577,6 +577,19 @@ fn table(runs: &Runs, machine: &Value) -> String {
             verdict(&[share.map(|r| r >= 0.5)])
         );
     }
+    if shown("9") {
+        let m = |key| runs.median("9", "wisp", None, key);
+        let (wisp, native) = (m("wisp_requests_per_s"), m("native_requests_per_s"));
+        let share = ratio(wisp, native);
+        let _ = writeln!(
+            out,
+            "| 9 | outbound HTTP GETs from a guest per second (one at a time, pooled, to a local hyper server) | {} | native hyper client, same server, same run: {} (= {:.0}%) | ≥ 50% of native | {} |",
+            opt(wisp),
+            opt(native),
+            share.unwrap_or(0.0) * 100.0,
+            verdict(&[share.map(|r| r >= 0.5)])
+        );
+    }
     if flagged {
         out.push_str(
             "\n† In at least one run the load generator itself fell behind its schedule at the \
@@ -659,6 +672,11 @@ fn every_run(runs: &Runs) -> String {
                     opt(f("wisp_put_per_s")),
                     opt(f("redis_get_per_s")),
                     opt(f("redis_put_per_s"))
+                ),
+                "9" => format!(
+                    "guest {} /s; native {} /s",
+                    opt(f("wisp_requests_per_s")),
+                    opt(f("native_requests_per_s"))
                 ),
                 _ => data.to_string(),
             }

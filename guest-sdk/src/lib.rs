@@ -27,7 +27,8 @@
 //! # Layout
 //!
 //! - [`Event`], [`EventType`]: what a function is called with.
-//! - [`HttpEvent`] and [`http`]: the request and the response.
+//! - [`HttpEvent`] and [`http`]: the request and the response; [`http::client`]: requests
+//!   the function sends.
 //! - [`PubSubEvent`] and [`pubsub`]: channels and messages.
 //! - [`database`] and [`globals`]: key-value data the host keeps.
 //! - [`storage`]: a project's object storages (files, versions, CIDs).

@@ -3,7 +3,8 @@
 //! Every import is declared from the one list in `wisp-abi` (Taubyte's ABI): module `taubyte/sdk`,
 //! all parameters i32 at the wasm level (`u32`, `usize` and pointers are all i32 on wasm32),
 //! out-values written as little-endian u32 at a guest pointer, and an errno result (0 = ok) on
-//! every call but `getEventType`. Module `env` adds `_ready`, `_log` and `_sleep`.
+//! every call but `getEventType`. Module `env` adds `_ready`, `_log` and `_sleep`; module `wisp`
+//! holds Wisp's own calls, which Taubyte's host lacks.
 //!
 //! The rest of the SDK never touches these: it calls the safe wrappers at the bottom of this file,
 //! which take slices and `&mut` out-values and return the errno.
@@ -432,5 +433,108 @@ pub(crate) mod safe {
                 value.len(),
             )
         }
+    }
+
+    /// Outbound HTTP: a client handle, then requests on it.
+    pub(crate) fn new_http_client(id: &mut u32) -> u32 {
+        // SAFETY: `id` is a live u32.
+        unsafe { newHttpClient(id) }
+    }
+
+    pub(crate) fn new_http_request(client: u32, id: &mut u32) -> u32 {
+        // SAFETY: `id` is a live u32.
+        unsafe { newHttpRequest(client, id) }
+    }
+
+    pub(crate) fn set_http_request_url(client: u32, request: u32, url: &str) -> u32 {
+        // SAFETY: `url` is read-only input.
+        unsafe { setHttpRequestURL(client, request, url.as_ptr(), url.len()) }
+    }
+
+    pub(crate) fn set_http_request_method(client: u32, request: u32, code: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { setHttpRequestMethod(client, request, code) }
+    }
+
+    pub(crate) fn set_http_request_body(client: u32, request: u32, body: &[u8]) -> u32 {
+        // SAFETY: `body` is read-only input; the host copies it.
+        unsafe { setHttpRequestBody(client, request, body.as_ptr(), body.len()) }
+    }
+
+    pub(crate) fn add_http_request_header(
+        client: u32,
+        request: u32,
+        key: &str,
+        value: &str,
+    ) -> u32 {
+        // SAFETY: both are read-only input.
+        unsafe {
+            addHttpRequestHeader(
+                client,
+                request,
+                key.as_ptr(),
+                key.len(),
+                value.as_ptr(),
+                value.len(),
+            )
+        }
+    }
+
+    pub(crate) fn do_http_request(client: u32, request: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { doHttpRequest(client, request) }
+    }
+
+    pub(crate) fn read_http_response(
+        client: u32,
+        request: u32,
+        buf: &mut [u8],
+        count: &mut u32,
+    ) -> u32 {
+        // SAFETY: the host writes at most `buf.len()` bytes into `buf`; `count` is a live u32.
+        unsafe { readHttpResponseBody(client, request, buf.as_mut_ptr(), buf.len(), count) }
+    }
+
+    pub(crate) fn close_http_response(client: u32, request: u32) -> u32 {
+        // SAFETY: no memory is passed.
+        unsafe { closeHttpResponseBody(client, request) }
+    }
+
+    pub(crate) fn http_response_header_size(
+        client: u32,
+        request: u32,
+        key: &str,
+        size: &mut usize,
+    ) -> u32 {
+        // SAFETY: `key` is read-only input; `size` is a live usize.
+        unsafe { getHttpResponseHeaderSize(client, request, key.as_ptr(), key.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `http_response_header_size` reported: this call has no
+    /// length.
+    pub(crate) fn http_response_header(
+        client: u32,
+        request: u32,
+        key: &str,
+        buf: &mut [u8],
+    ) -> u32 {
+        // SAFETY: a response's headers do not change, so the host writes `buf.len()` bytes.
+        unsafe { getHttpResponseHeader(client, request, key.as_ptr(), key.len(), buf.as_mut_ptr()) }
+    }
+
+    pub(crate) fn http_response_keys_size(client: u32, request: u32, size: &mut usize) -> u32 {
+        // SAFETY: `size` is a live usize.
+        unsafe { getHttpResponseHeaderKeysSize(client, request, size) }
+    }
+
+    pub(crate) fn http_response_keys(client: u32, request: u32, buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes at most `buf.len()` bytes.
+        unsafe { getHttpResponseHeaderKeys(client, request, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    /// A Wisp call (module `wisp`): the response status.
+    pub(crate) fn http_response_status(client: u32, request: u32, status: &mut u32) -> u32 {
+        // SAFETY: `status` is a live u32.
+        unsafe { httpResponseStatus(client, request, status) }
     }
 }

@@ -33,6 +33,8 @@ pub struct Loaded {
     pub routes: Vec<Route>,
     /// Pub/sub triggers to subscribe at start.
     pub triggers: Vec<PubSubTrigger>,
+    /// Each deployed function's own egress allow list (`wisp.egress`), by index.
+    pub egress: Vec<Vec<crate::project::egress::Allow>>,
     /// Warnings (errors stop loading).
     pub warnings: Vec<Diagnostic>,
 }
@@ -94,6 +96,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
     let mut functions = Vec::new();
     let mut routes = Vec::new();
     let mut triggers = Vec::new();
+    let mut egress = Vec::new();
     for function in &project.functions {
         if matches!(function.trigger, Trigger::P2p { .. }) {
             continue; // the loader already warned
@@ -136,6 +139,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
             Arc::from(function.name.as_str()),
         );
         functions.push((Arc::new(guest), scope, owner));
+        egress.push(function.egress.clone());
         match &function.trigger {
             Trigger::Http {
                 method,
@@ -183,6 +187,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         scopes,
         routes,
         triggers,
+        egress,
         warnings: diagnostics,
     })
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use wisp::abi::http_event::HttpLimits;
+use wisp::egress::{Allow, EgressSettings};
 use wisp::load::{LoadOptions, Problems};
 use wisp::messaging::broker::{Broker, LocalBroker};
 use wisp::messaging::functions::SubscriptionLimits;
@@ -20,6 +21,7 @@ use wisp::runtime::deployment::InvocationLimits;
 use wisp::server::limits::ConnectionLimits;
 use wisp::server::websocket::WebSocketLimits;
 use wisp::server::{App, ServerConfig, DEFAULT_LISTEN};
+use wisp::state::jetstream::JetStream;
 use wisp::state::sqlite::Sqlite;
 use wisp::state::StateEngine;
 
@@ -143,6 +145,19 @@ struct ServeArgs {
     /// What one project's globals may hold, keys and values together; past it a put gets errno 24
     #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().globals_size))]
     globals_size: Size,
+    /// Hosts or CIDR blocks functions' outbound HTTP may reach beyond public addresses
+    /// (loopback, private, link-local and metadata addresses are refused by default),
+    /// comma-separated or repeated; a function adds its own under `wisp.egress`
+    #[arg(
+        long,
+        value_name = "HOST|CIDR",
+        env = "WISP_EGRESS_ALLOW",
+        value_delimiter = ','
+    )]
+    egress_allow: Vec<Allow>,
+    /// The largest response body a function's outbound HTTP call may read; past it, reads get errno 6
+    #[arg(long, value_name = "SIZE", default_value_t = Size(EgressSettings::default().max_response))]
+    egress_max_response: Size,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -201,6 +216,10 @@ impl ServeArgs {
             },
             drain: self.shutdown_timeout.0,
             globals_size: self.globals_size.0,
+            egress: EgressSettings {
+                allow: self.egress_allow.clone(),
+                max_response: self.egress_max_response.0,
+            },
         }
     }
 
@@ -372,15 +391,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let broker: Arc<dyn Broker> = match &cluster {
-            None => Arc::new(LocalBroker::new()),
-            Some(cluster) => Arc::new(
-                NatsBroker::connect(cluster.clone())
-                    .await
-                    .context("joining the cluster")?,
+        // One node keeps state in SQLite; a cluster's nodes share it through JetStream.
+        let (broker, state): (Arc<dyn Broker>, Arc<dyn StateEngine>) = match &cluster {
+            None => (
+                Arc::new(LocalBroker::new()),
+                Arc::new(Sqlite::in_dir(&data_dir)),
             ),
+            Some(cluster) => {
+                let broker = NatsBroker::connect(cluster.clone())
+                    .await
+                    .context("joining the cluster")?;
+                let state = Arc::new(JetStream::new(broker.client()));
+                (Arc::new(broker), state)
+            }
         };
-        let state: Arc<dyn StateEngine> = Arc::new(Sqlite::in_dir(&data_dir));
         let app = App::start(loaded, broker, state, config);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -413,10 +437,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 servers.join(", ")
             );
         }
-        banner!(
-            "  data in {}",
-            data_dir.join(wisp::state::sqlite::FILE_NAME).display()
-        );
+        match &cluster {
+            None => banner!(
+                "  data in {}",
+                data_dir.join(wisp::state::sqlite::FILE_NAME).display()
+            ),
+            Some(_) => banner!(
+                "  data in NATS JetStream (buckets wisp_databases, wisp_storages, wisp_globals)"
+            ),
+        }
         if let Some(file) = &args.config {
             banner!("  settings from {}", file.display());
         }
@@ -554,6 +583,7 @@ mod tests {
                 "--max-subscriptions-per-function 1000",
                 "--shutdown-timeout 10s",
                 "--globals-size 1MiB",
+                "--egress-max-response 16MiB",
                 "--cluster-queue 10000",
                 "--cluster-queue-bytes 64MiB",
             ]

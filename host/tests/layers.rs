@@ -1,10 +1,11 @@
 //! The host's modules point one way: each may use those below it, never one above.
 //!
 //! ```text
-//! project ← state ← abi ← runtime ← messaging ← load ← server ← main
+//! project ← state, egress ← abi ← runtime ← messaging ← load ← server ← main
 //! ```
 //!
-//! `project` is the YAML model; `state` what functions keep (SQLite, JetStream); `abi` the host calls, over a state it owns and a small
+//! `project` is the YAML model; `state` what functions keep (SQLite, JetStream); `egress`
+//! where their outbound HTTP may go, and the client it goes through; `abi` the host calls, over a state it owns and a small
 //! trait for messaging (`abi::Channels`); `runtime` runs modules with those calls;
 //! `messaging` implements the trait and invokes pub/sub functions through the runtime;
 //! `load` turns a project into all of that; `server` serves it. Where a lower layer needs
@@ -23,9 +24,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Which addresses a guest's outbound HTTP may reach.
     ("egress", &["project"]),
     ("abi", &["project", "state", "egress"]),
-    ("runtime", &["project", "state", "abi"]),
+    ("runtime", &["project", "state", "egress", "abi"]),
     ("messaging", &["project", "state", "abi", "runtime"]),
-    ("load", &["project", "state", "abi", "runtime", "messaging"]),
+    (
+        "load",
+        &["project", "state", "egress", "abi", "runtime", "messaging"],
+    ),
     // The server trims the heap (allocator) once a crowd of connections has closed.
     (
         "server",
@@ -33,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "allocator",
             "project",
             "state",
+            "egress",
             "abi",
             "runtime",
             "messaging",

@@ -15,12 +15,14 @@
 mod abi;
 mod browser;
 mod cluster;
+mod cluster_state;
 mod compat;
 mod faults;
 mod fuzz;
 mod guest_bounds;
 mod hostile_http;
 mod http_calls;
+mod http_client;
 mod limits;
 mod messaging;
 mod samples;

@@ -3,6 +3,7 @@
 
 pub mod cdp;
 pub mod nats;
+pub mod upstream;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -330,13 +331,14 @@ async fn serve(
     project: &Path,
     options: &LoadOptions,
     broker: Arc<dyn wisp::messaging::broker::Broker>,
+    state: Arc<dyn wisp::state::StateEngine>,
     config: ServerConfig,
 ) -> Server {
     let loaded = match wisp::load::load(project, options) {
         Ok(loaded) => loaded,
         Err(error) => panic!("project {} did not load:\n{error}", project.display()),
     };
-    let app = App::start(loaded, broker, data_of(project), config);
+    let app = App::start(loaded, broker, state, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding 127.0.0.1:0");
@@ -418,7 +420,16 @@ impl Server {
             let broker = wisp::messaging::nats::NatsBroker::connect(cluster)
                 .await
                 .expect("a valid cluster configuration");
-            serve(&project, &test_options(), Arc::new(broker), test_config()).await
+            // State in JetStream, shared by every node, as `wisp serve --cluster` keeps it.
+            let state = Arc::new(wisp::state::jetstream::JetStream::new(broker.client()));
+            serve(
+                &project,
+                &test_options(),
+                Arc::new(broker),
+                state,
+                test_config(),
+            )
+            .await
         });
         let mut server = started.await.expect("the node started");
         server.runtime = Some(runtime);
@@ -437,7 +448,15 @@ impl Server {
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
         init_test_process();
-        serve(project, options, Arc::new(LocalBroker::new()), config).await
+        let state = data_of(project);
+        serve(
+            project,
+            options,
+            Arc::new(LocalBroker::new()),
+            state,
+            config,
+        )
+        .await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.

@@ -72,6 +72,9 @@ pub struct NatsServer {
     peers: Vec<u16>,
     child: Option<Child>,
     log: tempfile::NamedTempFile,
+    /// JetStream's store, kept across restarts (lone servers run JetStream; cluster
+    /// members only route).
+    store: Option<tempfile::TempDir>,
 }
 
 impl NatsServer {
@@ -83,6 +86,7 @@ impl NatsServer {
     /// A lone server on client port `port`.
     pub async fn start_on(port: u16) -> Self {
         let mut server = Self::new(port, None, Vec::new());
+        server.store = Some(tempfile::tempdir().expect("a JetStream store folder"));
         server.spawn();
         server.wait_ready().await;
         server
@@ -119,6 +123,7 @@ impl NatsServer {
             peers,
             child: None,
             log: tempfile::NamedTempFile::new().expect("a log file"),
+            store: None,
         }
     }
 
@@ -132,6 +137,9 @@ impl NatsServer {
         command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor.to_string()]);
+        if let Some(store) = &self.store {
+            command.arg("-js").arg("-sd").arg(store.path());
+        }
         if let Some(route) = self.route {
             let peers: Vec<String> = self
                 .peers

@@ -1,9 +1,11 @@
-//! HTTP events: read the request, write the response.
+//! HTTP events: read the request, write the response; and [`client`], requests a function
+//! sends.
 //!
 //! Wisp buffers the response until the function returns or calls [`HttpEvent::flush`], so a
 //! status set after writing still counts (on Taubyte it would be lost: set it first there).
 
 mod body;
+pub mod client;
 mod request;
 
 pub use body::Body;

@@ -46,4 +46,7 @@ pub struct GuestEnv {
     /// Its databases, storages and globals; `None` when the host runs without a state
     /// engine, and every state call fails.
     pub state: Option<Arc<FunctionState>>,
+    /// The client its outbound HTTP goes through; `None` when the host has none, and every
+    /// send fails.
+    pub egress: Option<Arc<crate::egress::Client>>,
 }

@@ -42,6 +42,11 @@ impl<T> Handles<T> {
         self.items.get_mut(Self::index(id)?)?.as_mut()
     }
 
+    /// What the open handles hold.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().flatten()
+    }
+
     /// Closes handle `id`, handing back what it held.
     pub fn remove(&mut self, id: i32) -> Option<T> {
         self.items.get_mut(Self::index(id)?)?.take()

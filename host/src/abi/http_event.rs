@@ -198,7 +198,8 @@ fn canonical_header(name: &str) -> String {
     out
 }
 
-/// Streams the request body to the guest, enforcing the size limit.
+/// Streams a body to the guest (an HTTP event's request, an outbound call's response),
+/// enforcing a size limit.
 pub struct BodyReader {
     body: Option<RequestBody>,
     pending: Bytes,
@@ -210,7 +211,8 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    fn new(body: RequestBody, limit: u64) -> Self {
+    /// Reads `body`, refusing it past `limit` bytes.
+    pub fn new(body: RequestBody, limit: u64) -> Self {
         let done = body.is_end_stream();
         Self {
             body: Some(body),
@@ -257,6 +259,16 @@ impl BodyReader {
                 }
             }
         }
+    }
+
+    /// Whether the body was read to its end or closed.
+    pub fn finished(&self) -> bool {
+        self.done && self.pending.is_empty()
+    }
+
+    /// The most bytes it lets through.
+    pub fn limit(&self) -> u64 {
+        self.limit
     }
 
     /// Drops the rest of the body; later reads report end of body.

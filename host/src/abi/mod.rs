@@ -3,7 +3,7 @@
 //! The contract itself (names, signatures, errno numbers) is the `wisp-abi` crate, shared
 //! with the guest SDK; this module implements it. One file per area: [`event`]
 //! (`getEventType`), [`http`] (HTTP events, over the request and response in
-//! [`http_event`]), [`pubsub`] (channels and message events, through the [`Channels`] seam
+//! [`http_event`]), [`http_client`] (outbound requests, through `crate::egress`), [`pubsub`] (channels and message events, through the [`Channels`] seam
 //! that messaging implements), [`database`] and [`globals`] (over the state engine, with
 //! the handles of [`handles`]), [`env`] (Taubyte's `env` module). This module and
 //! [`memory`] are the only places that touch guest pointers.
@@ -20,6 +20,7 @@ pub mod event;
 pub mod globals;
 pub mod handles;
 pub mod http;
+pub mod http_client;
 pub mod http_event;
 pub mod memory;
 pub mod pubsub;
@@ -51,6 +52,7 @@ pub fn add_to_linker<T: Send + 'static>(
     env::add_to_linker(linker, view)?;
     event::add_to_linker(linker, view)?;
     http::add_to_linker(linker, view)?;
+    http_client::add_to_linker(linker, view)?;
     pubsub::add_to_linker(linker, view)?;
     database::add_to_linker(linker, view)?;
     globals::add_to_linker(linker, view)?;

@@ -3,6 +3,7 @@
 
 use super::channels::GuestEnv;
 use super::handles::Handles;
+use super::http_client::HttpClients;
 use super::http_event::HttpEvent;
 use super::storage::{OpenFile, OpenStorage, MAX_FILES_OPENED};
 use crate::state::{Space, StateEngine};
@@ -57,6 +58,8 @@ pub struct AbiState {
     pub env: GuestEnv,
     /// The databases and storages it opened.
     pub stores: StoreHandles,
+    /// Its outbound HTTP clients and requests.
+    pub http_clients: HttpClients,
 }
 
 /// What a guest opened of its databases, storages and globals during one invocation.

@@ -71,8 +71,10 @@ fn state(channels: Arc<Recorder>, event: EventData) -> AbiState {
             function: 3,
             scope: 1,
             state: None,
+            egress: None,
         },
         stores: Default::default(),
+        http_clients: Default::default(),
     }
 }
 
@@ -119,7 +121,7 @@ fn the_host_defines_only_what_the_contract_lists() {
             IMPORTS.iter().any(|i| i.module == module && i.name == name),
             "{module}::{name} is defined by the host but missing from wisp-abi"
         );
-        assert!([SDK_MODULE, ENV_MODULE].contains(&module));
+        assert!([SDK_MODULE, ENV_MODULE, wisp_abi::WISP_MODULE].contains(&module));
         defined += 1;
     }
     assert_eq!(defined, IMPORTS.len());

@@ -1,9 +1,13 @@
-//! Outbound HTTP from guests: which addresses a function may reach.
+//! Outbound HTTP from guests: which addresses a function may reach, and the client that
+//! reaches them.
 //!
-//! [`policy`] decides, for one resolved address or one host name, whether a guest's
-//! request may go there. The HTTP client host calls are not written yet; this is the
-//! policy they are to check at connect time and on every redirect.
+//! [`policy`] decides, for one resolved address, whether a guest's request may go there;
+//! [`connector`] applies it to every address a request dials; [`client`] is the pooled
+//! hyper client over rustls that the HTTP client host calls send through, one per policy.
 
+pub mod client;
+pub mod connector;
 pub mod policy;
 
+pub use client::{Client, Clients, EgressSettings, Failure, Outbound};
 pub use policy::{Allow, EgressPolicy};

@@ -4,6 +4,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::diagnostics::hint;
+use super::egress::Allow;
 use super::locate::dotted;
 use super::units::{parse_duration, parse_size};
 use super::yaml::Map;
@@ -43,6 +44,9 @@ pub struct Function {
     pub wasm: PathBuf,
     /// Absolute path of the guest crate that builds the wasm (`wisp.build`), a developer hint.
     pub build: Option<PathBuf>,
+    /// What its outbound HTTP may reach beyond public addresses (`wisp.egress`), on top of
+    /// the serve settings' allow list.
+    pub egress: Vec<Allow>,
 }
 
 /// What runs a function.
@@ -144,6 +148,18 @@ pub(crate) fn parse(
         }
         build
     });
+    let egress = wisp
+        .strings("egress")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| match entry.parse::<Allow>() {
+            Ok(allow) => Some(allow),
+            Err(problem) => {
+                wisp.error_at(&wisp.item_path("egress", i), problem);
+                None
+            }
+        })
+        .collect();
     wisp.finish();
 
     let source = match source.as_str() {
@@ -172,6 +188,7 @@ pub(crate) fn parse(
         source,
         wasm: wasm.unwrap_or(artifact),
         build,
+        egress,
     });
     Parsed {
         function,

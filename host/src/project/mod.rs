@@ -37,6 +37,7 @@
 mod checks;
 mod diagnostics;
 mod domain;
+pub mod egress;
 mod function;
 mod locate;
 mod matcher;

@@ -10,6 +10,7 @@ use super::function::GuestFunction;
 use super::invoke::InvokeError;
 use super::Runtime;
 use crate::abi::{Channels, EventData, GuestEnv};
+use crate::egress::Client;
 use crate::state::{Catalog, FunctionState, StateEngine};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct Deployment {
     /// Each function's databases, storages and globals, once [`Deployment::attach_state`]
     /// gave them an engine; before that, state calls fail.
     state: Vec<Option<Arc<FunctionState>>>,
+    /// Each function's outbound HTTP client, once [`Deployment::attach_egress`] gave them
+    /// one; before that, sends fail.
+    egress: Vec<Option<Arc<Client>>>,
     limits: InvocationLimits,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -80,6 +84,7 @@ impl Deployment {
             .collect::<Vec<_>>();
         Self {
             state: vec![None; functions.len()],
+            egress: vec![None; functions.len()],
             runtime,
             functions,
             scopes,
@@ -106,6 +111,16 @@ impl Deployment {
                 }))
             })
             .collect();
+    }
+
+    /// Gives each function its outbound HTTP client: `clients[i]` is function `i`'s.
+    pub fn attach_egress(&mut self, clients: Vec<Arc<Client>>) {
+        assert_eq!(
+            clients.len(),
+            self.functions.len(),
+            "one client per function"
+        );
+        self.egress = clients.into_iter().map(Some).collect();
     }
 
     /// Function `function`'s messaging scope.
@@ -170,6 +185,7 @@ impl Deployment {
             function,
             scope: self.scopes[function],
             state: self.state[function].clone(),
+            egress: self.egress[function].clone(),
         };
         self.runtime
             .invoke(&self.functions[function], event, env)

@@ -65,6 +65,7 @@ pub async fn invoke(
             deadline,
             env,
             stores: Default::default(),
+            http_clients: Default::default(),
         },
     };
     let mut store = Store::new(engine, state);

@@ -33,6 +33,7 @@ mod testing;
 pub mod websocket;
 
 use crate::abi::http_event::{BoxError, HttpLimits, ResponseBody};
+use crate::egress::{Clients, EgressSettings};
 use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::functions::SubscriptionLimits;
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub drain: Duration,
     /// What one project's globals may hold, keys and values together.
     pub globals_size: u64,
+    /// Where guests' outbound HTTP may go, and how much it may bring back.
+    pub egress: EgressSettings,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +109,7 @@ impl Default for ServerConfig {
             subscriptions: SubscriptionLimits::default(),
             drain: DEFAULT_DRAIN,
             globals_size: crate::state::DEFAULT_GLOBALS_SIZE,
+            egress: EgressSettings::default(),
         }
     }
 }
@@ -145,6 +149,14 @@ impl App {
         let mut deployment = loaded.deployment;
         let catalog = Catalog::of(&loaded.project, config.globals_size);
         deployment.attach_state(state, Arc::new(catalog));
+        let clients = Clients::new(config.egress.clone());
+        deployment.attach_egress(
+            loaded
+                .egress
+                .iter()
+                .map(|own| clients.for_function(own))
+                .collect(),
+        );
         let hub = Hub::new(
             loaded.scopes,
             broker,

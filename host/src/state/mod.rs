@@ -14,6 +14,7 @@
 //! [`FunctionState`] is what one function's host calls see: the engine, the project's
 //! database and storage resources, and the names its globals are scoped by.
 
+pub mod jetstream;
 pub mod sqlite;
 
 use crate::project::{select, StateResource};

@@ -47,6 +47,11 @@ impl NatsBroker {
         })
     }
 
+    /// The NATS connection, for the state engine to share (`state::jetstream`).
+    pub fn client(&self) -> async_nats::Client {
+        self.link.client.clone()
+    }
+
     fn lock_subscriptions(&self) -> std::sync::MutexGuard<'_, Subscriptions> {
         // A poisoned lock only means a panic elsewhere; the maps are intact.
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())

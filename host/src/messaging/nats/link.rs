@@ -60,7 +60,7 @@ impl OutboundState {
 /// A node's link to NATS: the client, and the queue in front of it.
 pub(super) struct Link {
     node: Arc<str>,
-    client: Client,
+    pub(super) client: Client,
     outbound: mpsc::UnboundedSender<Outgoing>,
     state: Arc<OutboundState>,
 }

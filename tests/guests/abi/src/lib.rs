@@ -13,7 +13,9 @@
 //! | `events` | `type=<n>\nhttp=<ok|err>\npubsub=<ok|err>\n` |
 //! | `imports` | `linked`; the module imports every raw call `wisp-sdk` declares |
 //! | `storage_walk`, `storage_errors` | see [`storage`] |
+//! | `fetch`, `fetch_open`, `fetch_raw` | outbound HTTP, see [`outbound`] |
 
+mod outbound;
 mod storage;
 
 use std::io::Read;

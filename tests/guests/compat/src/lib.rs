@@ -8,8 +8,10 @@
 //! | `compat_pubsub_event` | pub/sub | publishes `taubyte-seen:<channel>:<data>` to `probe-out` |
 //! | `compat_database` | HTTP, `?name=` | Taubyte's database test steps (see [`database`]) |
 //! | `storagetest` | HTTP | Taubyte's storage test, step for step (see [`storage`]); `{"ping": "pong"}` |
+//! | `compat_http_client` | HTTP, `?url=` | the SDK's HTTP client: a GET and a POST (see [`http_client`]) |
 
 mod database;
+mod http_client;
 mod storage;
 
 use std::error::Error;
