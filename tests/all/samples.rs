@@ -13,6 +13,26 @@ async fn ping_answers_pong() {
 }
 
 #[tokio::test]
+async fn the_upstream_sample_calls_the_server_it_runs_on() {
+    let server = sample_server().await;
+    let reply = server.get("/api/upstream?path=/ping").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let want = format!("http://{}/ping answered 200: pong\n", server.addr);
+    assert_eq!(reply.text(), want);
+    // A Host the function's `wisp.egress` does not open is refused by the policy.
+    let refused = server
+        .send(
+            Method::GET,
+            "/api/upstream",
+            &[("host", "10.1.2.3")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    assert!(refused.text().contains("errno 13"), "{}", refused.text());
+}
+
+#[tokio::test]
 async fn echo_returns_method_path_query_header_and_body() {
     let server = sample_server().await;
     let reply = server

@@ -1,14 +1,17 @@
 //! The cluster state engine: NATS JetStream key-value buckets, so every node of a cluster
 //! sees the same databases, storages and globals.
 //!
-//! One bucket per kind (`wisp_databases`, `wisp_storages`, `wisp_globals`), file storage,
-//! one revision kept per key. A space (a database, a storage, a project's globals) is a
-//! token of its own in every key: `s<hash of kind, project, application, name>`. In it:
+//! One key-value bucket per kind (`wisp_databases`, `wisp_storages`, `wisp_globals`) and
+//! one object store (`wisp_objects`), file storage, one revision kept per key. A space (a
+//! database, a storage, a project's globals) is a token of its own in every key:
+//! `s<hash of kind, project, application, name>`. In its bucket:
 //! - `<space>.k<hex key>`: a record;
 //! - `<space>.used`: the bytes the space holds, a decimal counter updated by
 //!   compare-and-set, so nodes writing at once cannot together pass the capacity;
 //! - `<space>.f<hex name>`: a file's versions and sizes (JSON, also compare-and-set);
-//! - `<space>.c<hex name>.<version>.<n>`: its content in chunks of [`CHUNK`] bytes.
+//!
+//! and each version's content is object `<space>.<hex name>.<version>` in the object store
+//! (which chunks it).
 //!
 //! A write reserves its bytes on the counter before it writes, and gives them back if the
 //! write then fails, so `used` can over-count after a failure in between, never under-count:
@@ -26,19 +29,18 @@ use super::{Kind, Object, ObjectWrite, Space, StateEngine, StateError, StateFutu
 use async_nats::connection::State;
 use async_nats::jetstream::consumer::{push::OrderedConfig, DeliverPolicy, ReplayPolicy};
 use async_nats::jetstream::kv::{Config, Operation, Store};
+use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
 /// How long one state call may take before it fails with `Unavailable`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Bytes of a file's content per key.
-pub const CHUNK: usize = 256 * 1024;
 
 /// The longest key or file name (its hex must fit in a NATS subject).
 pub const MAX_KEY: usize = 1024;
@@ -46,11 +48,12 @@ pub const MAX_KEY: usize = 1024;
 /// Compare-and-set attempts before a write gives up as contended.
 const CAS_TRIES: usize = 16;
 
-/// The three buckets.
+/// The three buckets and the object store.
 struct Buckets {
     databases: Store,
     storages: Store,
     globals: Store,
+    objects: ObjectStore,
 }
 
 /// The JetStream engine over one NATS connection.
@@ -105,7 +108,7 @@ impl JetStream {
     async fn run<'a, T, F>(
         &'a self,
         kind: Kind,
-        call: impl FnOnce(&'a Store) -> F,
+        call: impl FnOnce(&'a Store, &'a ObjectStore) -> F,
     ) -> StateResult<T>
     where
         F: Future<Output = StateResult<T>> + 'a,
@@ -120,7 +123,7 @@ impl JetStream {
                 Kind::Storage => &buckets.storages,
                 Kind::Globals => &buckets.globals,
             };
-            call(bucket).await
+            call(bucket, &buckets.objects).await
         };
         tokio::time::timeout(OP_TIMEOUT, work)
             .await
@@ -149,10 +152,30 @@ impl JetStream {
                 }
             }
         };
+        let objects = match js.get_object_store("wisp_objects").await {
+            Ok(store) => store,
+            Err(_) => {
+                let config = object_store::Config {
+                    bucket: "wisp_objects".into(),
+                    description: Some("Wisp storages' file contents".into()),
+                    storage: StorageType::File,
+                    ..Default::default()
+                };
+                match js.create_object_store(config).await {
+                    Ok(store) => store,
+                    // Another node made it meanwhile.
+                    Err(error) => js
+                        .get_object_store("wisp_objects")
+                        .await
+                        .map_err(|_| unavailable(error))?,
+                }
+            }
+        };
         Ok(Buckets {
             databases: bucket("wisp_databases").await?,
             storages: bucket("wisp_storages").await?,
             globals: bucket("wisp_globals").await?,
+            objects,
         })
     }
 }
@@ -297,33 +320,14 @@ async fn write_index(
     swap(kv, &key, value.into(), revision).await
 }
 
-fn chunk_key(sp: &str, name: &str, version: u32, n: usize) -> String {
-    format!("{sp}.c{}.{version}.{n}", hex::encode(name))
-}
-
-fn chunks(size: u64) -> usize {
-    (size as usize).div_ceil(CHUNK)
-}
-
-async fn delete_chunks(
-    kv: &Store,
-    sp: &str,
-    name: &str,
-    version: u32,
-    from: usize,
-    to: usize,
-) -> StateResult<()> {
-    for n in from..to {
-        kv.purge(chunk_key(sp, name, version, n))
-            .await
-            .map_err(unavailable)?;
-    }
-    Ok(())
+/// The object holding version `version` of file `name`.
+fn object_name(sp: &str, name: &str, version: u32) -> String {
+    format!("{sp}.{}.{version}", hex::encode(name))
 }
 
 impl StateEngine for JetStream {
     fn get<'a>(&'a self, space: &'a Space, key: &'a [u8]) -> StateFuture<'a, Option<Vec<u8>>> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             checked_key(key)?;
             let value = entry(kv, &record_key(&token(space), key)).await?;
             Ok(value.map(|(v, _)| v.to_vec()))
@@ -331,7 +335,7 @@ impl StateEngine for JetStream {
     }
 
     fn put<'a>(&'a self, space: &'a Space, key: &'a [u8], value: &'a [u8]) -> StateFuture<'a, ()> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             checked_key(key)?;
             let sp = token(space);
             let at = record_key(&sp, key);
@@ -349,7 +353,7 @@ impl StateEngine for JetStream {
     }
 
     fn delete<'a>(&'a self, space: &'a Space, key: &'a [u8]) -> StateFuture<'a, bool> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             checked_key(key)?;
             let sp = token(space);
             let at = record_key(&sp, key);
@@ -363,7 +367,7 @@ impl StateEngine for JetStream {
     }
 
     fn keys<'a>(&'a self, space: &'a Space, prefix: &'a [u8]) -> StateFuture<'a, Vec<Vec<u8>>> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             let sp = token(space);
             let mut keys: Vec<Vec<u8>> = list(&self.client, kv, &format!("{sp}.*"))
                 .await?
@@ -383,7 +387,7 @@ impl StateEngine for JetStream {
         data: &'a [u8],
         write: ObjectWrite,
     ) -> StateFuture<'a, u32> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, objects| async move {
             checked_key(name.as_bytes())?;
             let sp = token(space);
             let (mut versions, revision) = index(kv, &sp, name).await?;
@@ -404,12 +408,12 @@ impl StateEngine for JetStream {
             let delta = (name.len() + data.len()) as i64 - old_cost as i64;
             reserve(kv, space, &sp, delta).await?;
             let written = async {
-                for (n, chunk) in data.chunks(CHUNK).enumerate() {
-                    let key = chunk_key(&sp, name, version, n);
-                    kv.put(key, Bytes::copy_from_slice(chunk))
-                        .await
-                        .map_err(unavailable)?;
-                }
+                let mut content = data;
+                let object = object_name(&sp, name, version);
+                objects
+                    .put(object.as_str(), &mut content)
+                    .await
+                    .map_err(unavailable)?;
                 versions.retain(|(v, _)| *v != version);
                 versions.push((version, data.len() as u64));
                 versions.sort();
@@ -424,17 +428,6 @@ impl StateEngine for JetStream {
                 let _ = reserve(kv, space, &sp, -delta.max(0)).await;
                 return Err(error);
             }
-            if let Some(old) = old {
-                delete_chunks(
-                    kv,
-                    &sp,
-                    name,
-                    version,
-                    chunks(data.len() as u64),
-                    chunks(old),
-                )
-                .await?;
-            }
             Ok(version)
         }))
     }
@@ -445,7 +438,7 @@ impl StateEngine for JetStream {
         name: &'a str,
         version: Option<u32>,
     ) -> StateFuture<'a, Option<Object>> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, objects| async move {
             checked_key(name.as_bytes())?;
             let sp = token(space);
             let (versions, _) = index(kv, &sp, name).await?;
@@ -457,19 +450,23 @@ impl StateEngine for JetStream {
                 return Ok(None);
             };
             let mut data = Vec::with_capacity(size as usize);
-            for n in 0..chunks(size) {
-                match entry(kv, &chunk_key(&sp, name, version, n)).await? {
-                    Some((chunk, _)) => data.extend_from_slice(&chunk),
-                    // Deleted meanwhile.
-                    None => return Ok(None),
+            let object = object_name(&sp, name, version);
+            match objects.get(object.as_str()).await {
+                Ok(mut content) => {
+                    content.read_to_end(&mut data).await.map_err(unavailable)?;
                 }
+                // Deleted meanwhile.
+                Err(error) if error.kind() == object_store::GetErrorKind::NotFound => {
+                    return Ok(None)
+                }
+                Err(error) => return Err(unavailable(error)),
             }
             Ok(Some(Object { version, data }))
         }))
     }
 
     fn versions<'a>(&'a self, space: &'a Space, name: &'a str) -> StateFuture<'a, Vec<u32>> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             checked_key(name.as_bytes())?;
             let (versions, _) = index(kv, &token(space), name).await?;
             Ok(versions.into_iter().map(|(v, _)| v).collect())
@@ -477,7 +474,7 @@ impl StateEngine for JetStream {
     }
 
     fn objects<'a>(&'a self, space: &'a Space) -> StateFuture<'a, Vec<(String, u32)>> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             let sp = token(space);
             let mut names: Vec<String> = list(&self.client, kv, &format!("{sp}.*"))
                 .await?
@@ -506,7 +503,7 @@ impl StateEngine for JetStream {
         name: &'a str,
         version: Option<u32>,
     ) -> StateFuture<'a, bool> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, objects| async move {
             checked_key(name.as_bytes())?;
             let sp = token(space);
             let (mut versions, revision) = index(kv, &sp, name).await?;
@@ -523,7 +520,12 @@ impl StateEngine for JetStream {
             }
             let mut freed = 0;
             for (version, size) in gone {
-                delete_chunks(kv, &sp, name, version, 0, chunks(size)).await?;
+                let object = object_name(&sp, name, version);
+                match objects.delete(object.as_str()).await {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == object_store::DeleteErrorKind::NotFound => {}
+                    Err(error) => return Err(unavailable(error)),
+                }
                 freed += name.len() as i64 + size as i64;
             }
             reserve(kv, space, &sp, -freed).await?;
@@ -532,7 +534,7 @@ impl StateEngine for JetStream {
     }
 
     fn used<'a>(&'a self, space: &'a Space) -> StateFuture<'a, u64> {
-        Box::pin(self.run(space.kind, move |kv| async move {
+        Box::pin(self.run(space.kind, move |kv, _| async move {
             let key = format!("{}.used", token(space));
             let used = entry(kv, &key).await?;
             Ok(used
