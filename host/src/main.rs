@@ -158,6 +158,15 @@ struct ServeArgs {
     /// The largest response body a function's outbound HTTP call may read; past it, reads get errno 6
     #[arg(long, value_name = "SIZE", default_value_t = Size(EgressSettings::default().max_response))]
     egress_max_response: Size,
+    /// A PEM file of CA certificates functions' outbound HTTPS trusts besides Mozilla's
+    /// roots (a private CA); repeatable
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WISP_EGRESS_CA",
+        value_delimiter = ','
+    )]
+    egress_ca: Vec<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -219,8 +228,22 @@ impl ServeArgs {
             egress: EgressSettings {
                 allow: self.egress_allow.clone(),
                 max_response: self.egress_max_response.0,
+                extra_roots: Vec::new(),
             },
         }
+    }
+
+    /// The certificates of every `--egress-ca` file.
+    fn egress_roots(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut roots = Vec::new();
+        for file in &self.egress_ca {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("--egress-ca: cannot read {}", file.display()))?;
+            let certs = wisp::egress::client::read_pem_certificates(&pem)
+                .map_err(|problem| anyhow::anyhow!("--egress-ca {}: {problem}", file.display()))?;
+            roots.extend(certs);
+        }
+        Ok(roots)
     }
 
     /// The folder of the embedded state engine.
@@ -382,7 +405,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
-    let config = args.server_config();
+    let mut config = args.server_config();
+    config.egress.extra_roots = args.egress_roots()?;
     let cluster = args.cluster.config()?;
     let data_dir = args.data_dir();
     raise_file_limit(args.max_connections);

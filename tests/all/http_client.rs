@@ -252,3 +252,28 @@ async fn a_guest_built_with_taubytes_sdk_gets_and_posts() {
     );
     assert!(hello.contains("X-Upstream"), "{hello}");
 }
+
+#[tokio::test]
+async fn https_goes_out_over_http2_to_a_server_the_settings_trust() {
+    let upstream = Upstream::start_tls("127.0.0.1").await;
+    let p = project();
+    let mut config = allowing(&["127.0.0.1"]);
+    // Without the server's certificate among the roots, the TLS handshake fails.
+    let untrusted = Server::start_with(p.path(), config.clone()).await;
+    assert_eq!(
+        fetch(&untrusted, &upstream.url("/version"), "", "").await,
+        "error=13"
+    );
+    config.egress.extra_roots = vec![upstream.certificate.clone().expect("a certificate")];
+    let server = Server::start_with(p.path(), config).await;
+    let version = fetch(&server, &upstream.url("/version"), "", "").await;
+    assert!(
+        version.ends_with("body=HTTP/2.0"),
+        "ALPN picks HTTP/2: {version}"
+    );
+    let posted = fetch(&server, &upstream.url("/echo"), "POST", "over tls").await;
+    assert!(
+        posted.ends_with("content-length=8\nchunked=false\nbody=over tls"),
+        "{posted}"
+    );
+}

@@ -10,6 +10,10 @@
 //! | `/loop` | 302 to itself |
 //! | `/big/<n>` | n bytes of `x` with a `Content-Length` |
 //! | `/stream/<n>` | n bytes of `x` in 1 KiB chunks, no length |
+//! | `/version` | the HTTP version the request came in, e.g. `HTTP/2.0` |
+//!
+//! [`Upstream::start_tls`] serves the same over TLS (HTTP/2 and HTTP/1.1 by ALPN) with a
+//! self-signed certificate for `127.0.0.1` and `localhost`.
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -19,12 +23,17 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 type Body = BoxBody<Bytes, Infallible>;
 
 /// A running upstream; it stops with the test's runtime.
 pub struct Upstream {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// The TLS server's certificate (DER), for the client to trust.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl Upstream {
@@ -37,20 +46,69 @@ impl Upstream {
         let addr = listener.local_addr().expect("its address");
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream));
+            }
+        });
+        Self {
+            addr,
+            scheme: "http",
+            certificate: None,
+        }
+    }
+
+    /// Serves over TLS on `ip`, port 0.
+    pub async fn start_tls(ip: &str) -> Self {
+        let ip: IpAddr = ip.parse().expect("an address");
+        let made = rcgen::generate_simple_self_signed(vec![ip.to_string(), "localhost".into()])
+            .expect("a self-signed certificate");
+        let certificate = made.cert.der().to_vec();
+        let key =
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(made.key_pair.serialize_der())
+                .expect("the key in DER");
+        let provider = tokio_rustls::rustls::crypto::ring::default_provider();
+        let mut config =
+            tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![certificate.clone().into()], key)
+                .expect("a server certificate");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind((ip, 0))
+            .await
+            .expect("binding the upstream");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(answer);
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        serve(tls).await;
+                    }
                 });
             }
         });
-        Self { addr }
+        Self {
+            addr,
+            scheme: "https",
+            certificate: Some(certificate),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
+}
+
+async fn serve<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(answer);
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 fn full(status: u16, text: impl Into<Bytes>) -> Response<Body> {
@@ -102,6 +160,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Body>, Infallible
                 .insert("location", to.parse().unwrap());
             response
         }
+        "/version" => full(200, format!("{:?}", request.version())),
         "/loop" => {
             let mut response = full(302, "");
             response

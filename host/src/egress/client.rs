@@ -37,6 +37,9 @@ pub struct EgressSettings {
     pub allow: Vec<Allow>,
     /// The largest response body a guest may read, in bytes.
     pub max_response: u64,
+    /// Certificates (DER) trusted besides Mozilla's roots (`--egress-ca`): a private CA, or
+    /// a test server's own certificate.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 /// The default response body limit: 16 MiB.
@@ -47,6 +50,7 @@ impl Default for EgressSettings {
         Self {
             allow: Vec::new(),
             max_response: DEFAULT_MAX_RESPONSE,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -235,9 +239,17 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(settings: EgressSettings) -> Self {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for der in &settings.extra_roots {
+            let cert = rustls::pki_types::CertificateDer::from(der.clone());
+            if let Err(error) = roots.add(cert) {
+                // The flag's reader already parsed each one; this is a certificate
+                // rustls will not take as a root.
+                tracing::warn!(%error, "an --egress-ca certificate is not usable as a root; skipped");
+            }
+        }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -338,4 +350,17 @@ mod tests {
             &clients.for_function(&["127.0.0.1".parse().unwrap()])
         ));
     }
+}
+
+/// The certificates of a PEM file, as DER, for [`EgressSettings::extra_roots`].
+pub fn read_pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|cert| cert.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("not a PEM certificate file: {error}"))?;
+    if certs.is_empty() {
+        return Err("no `BEGIN CERTIFICATE` block in it".into());
+    }
+    Ok(certs)
 }
