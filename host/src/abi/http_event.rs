@@ -239,7 +239,10 @@ impl BodyReader {
                 return Err(Errno::HttpReadBody);
             };
             match body.frame().await {
-                None => self.done = true,
+                None => {
+                    self.done = true;
+                    self.body = None;
+                }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         self.received += data.len() as u64;
@@ -251,6 +254,11 @@ impl BodyReader {
                         self.pending = data;
                     }
                     self.done = body.is_end_stream();
+                    if self.done {
+                        // Dropped at its end: an outbound response's connection goes back
+                        // to the pool now, not when the invocation ends.
+                        self.body = None;
+                    }
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%error, "reading request body failed");

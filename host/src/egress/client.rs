@@ -286,6 +286,19 @@ impl Clients {
     }
 }
 
+/// The certificates of a PEM file, as DER, for [`EgressSettings::extra_roots`].
+pub fn read_pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|cert| cert.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("not a PEM certificate file: {error}"))?;
+    if certs.is_empty() {
+        return Err("no `BEGIN CERTIFICATE` block in it".into());
+    }
+    Ok(certs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,17 +363,4 @@ mod tests {
             &clients.for_function(&["127.0.0.1".parse().unwrap()])
         ));
     }
-}
-
-/// The certificates of a PEM file, as DER, for [`EgressSettings::extra_roots`].
-pub fn read_pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-        .map(|cert| cert.map(|c| c.to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("not a PEM certificate file: {error}"))?;
-    if certs.is_empty() {
-        return Err("no `BEGIN CERTIFICATE` block in it".into());
-    }
-    Ok(certs)
 }
