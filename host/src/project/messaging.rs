@@ -16,12 +16,32 @@
 //! ```
 //!
 //! Either form may add a Wisp-only block: `wisp: {self-echo: true}` sends a WebSocket client's
-//! messages back to it as well (an echo channel; Autobahn's conformance cases need one).
+//! messages back to it as well (an echo channel; Autobahn's conformance cases need one);
+//! `wisp: {history: {size: 100, ttl: 24h}}` keeps each matching channel's messages (see
+//! [`History`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::matcher::ChannelMatcher;
+use super::units::parse_duration;
 use super::yaml::Map;
+
+/// `wisp.history.size` when not given.
+pub const DEFAULT_HISTORY_SIZE: usize = 100;
+/// The most messages one channel's history may keep.
+pub const MAX_HISTORY_SIZE: usize = 100_000;
+
+/// Wisp only (`wisp.history`): every message on a matching channel is kept, with an offset
+/// (per channel, from 1) and a time, whether or not anyone is subscribed; the oldest go
+/// past `size` messages or past `ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Messages kept per channel, 1 to [`MAX_HISTORY_SIZE`].
+    pub size: usize,
+    /// How long a message is kept; `None`: until `size` pushes it out.
+    pub ttl: Option<Duration>,
+}
 
 /// A messaging resource: the channels it covers and the bridges enabled on them.
 #[derive(Debug, Clone)]
@@ -40,6 +60,8 @@ pub struct Messaging {
     pub local: bool,
     /// Wisp only (`wisp.self-echo`): a WebSocket client also receives its own messages.
     pub self_echo: bool,
+    /// Wisp only (`wisp.history`): the channels' messages are kept.
+    pub history: Option<History>,
 }
 
 /// Reads a messaging file in either form; `None` when no matcher could be built.
@@ -56,6 +78,15 @@ pub(crate) fn parse(
     let local = top.bool("local").unwrap_or(false);
     let wisp = top.section("wisp");
     let self_echo = wisp.bool("self-echo").unwrap_or(false);
+    let history = wisp.has_key("history").then(|| history(&wisp)).flatten();
+    if history.is_some() {
+        // The log itself is kept by the state engine; publishing into it and replaying it
+        // to WebSocket clients are the next step.
+        wisp.warning(
+            "history",
+            "channel history is checked but not kept yet in this version of Wisp",
+        );
+    }
     wisp.finish();
 
     // Both forms' fields are always read, so that mixing them is reported as such rather than
@@ -131,6 +162,7 @@ pub(crate) fn parse(
                 mqtt,
                 local,
                 self_echo,
+                history,
             }),
             Err(message) => {
                 map.error(key, message);
@@ -154,6 +186,46 @@ fn pattern(map: &Map, key: &str, value: Option<String>) -> Option<String> {
             None
         }
     }
+}
+
+/// `wisp.history`: `{size: N, ttl: DURATION}`, both optional.
+fn history(wisp: &Map) -> Option<History> {
+    let section = wisp.section("history");
+    let size = match section.string("size") {
+        None => Some(DEFAULT_HISTORY_SIZE),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(size @ 1..=MAX_HISTORY_SIZE) => Some(size),
+            _ => {
+                let message = format!(
+                    "`{text}` is not a message count; give 1 to {MAX_HISTORY_SIZE} (messages kept per channel)"
+                );
+                section.error("size", message);
+                None
+            }
+        },
+    };
+    let ttl = match section.string("ttl") {
+        None => Some(None),
+        Some(text) => match parse_duration(&text) {
+            Ok(ttl) if !ttl.is_zero() => Some(Some(ttl)),
+            Ok(_) => {
+                section.error(
+                    "ttl",
+                    "`ttl` must be greater than zero (or left out: no age limit)",
+                );
+                None
+            }
+            Err(message) => {
+                section.error("ttl", message);
+                None
+            }
+        },
+    };
+    section.finish();
+    Some(History {
+        size: size?,
+        ttl: ttl?,
+    })
 }
 
 /// `bridges.<name>.enable`, false when absent.
@@ -204,6 +276,34 @@ mod tests {
         // Without `regex: true`, regex characters are literal in the Taubyte form.
         let (m, _) = messaging("channel:\n  match: a+b\n");
         assert!(m.unwrap().matcher.matches("a+b"));
+    }
+
+    #[test]
+    fn history_in_both_forms() {
+        let (m, problems) = messaging("matcher: chat/*\nwisp:\n  history: {size: 50, ttl: 24h}\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("warning: wisp.history: channel history is checked but not kept yet"),
+            "{problems:?}"
+        );
+        let history = m.unwrap().history.unwrap();
+        assert_eq!(history.size, 50);
+        assert_eq!(history.ttl, Some(Duration::from_secs(24 * 3600)));
+        let (m, problems) = messaging("channel: {match: news}\nwisp: {history: {}}\n");
+        assert_eq!(problems.len(), 1, "only the not-yet warning: {problems:?}");
+        let history = m.unwrap().history.unwrap();
+        assert_eq!((history.size, history.ttl), (DEFAULT_HISTORY_SIZE, None));
+        let (m, _) = messaging("matcher: x\n");
+        assert_eq!(m.unwrap().history, None, "off unless asked for");
+        let (m, problems) = messaging("matcher: x\nwisp:\n  history: {size: 0, ttl: soon}\n");
+        assert!(m.unwrap().history.is_none());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("history.size: `0` is not a message count"),
+            "{problems:?}"
+        );
+        assert!(problems[1].contains("history.ttl"), "{problems:?}");
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! nothing.
 
 use super::MAX_LISTED;
-use super::{Kind, Object, ObjectWrite, Space, StateEngine, StateError, StateFuture, StateResult};
+use super::{Appended, Kind, LogMessage, LogRead, LogSpace, Object, ObjectWrite, Range};
+use super::{Space, StateEngine, StateError, StateFuture, StateResult};
 use async_nats::connection::State;
 use async_nats::jetstream::consumer::{push::OrderedConfig, DeliverPolicy, ReplayPolicy};
 use async_nats::jetstream::kv::{Config, Operation, Store};
@@ -541,5 +542,28 @@ impl StateEngine for JetStream {
                 .and_then(|(v, _)| std::str::from_utf8(&v).ok()?.parse().ok())
                 .unwrap_or(0))
         }))
+    }
+
+    // Channel history in cluster mode (one JetStream stream per log, so that every node
+    // agrees on offsets) is not written yet: such calls fail, and the README says so.
+    fn append<'a>(
+        &'a self,
+        _log: &'a LogSpace,
+        _message: LogMessage<'a>,
+    ) -> StateFuture<'a, Appended> {
+        Box::pin(std::future::ready(Err(StateError::Unavailable(
+            "channel history is not kept in cluster mode yet".into(),
+        ))))
+    }
+
+    fn read_log<'a>(
+        &'a self,
+        _log: &'a LogSpace,
+        _range: Range,
+        _now_ms: u64,
+    ) -> StateFuture<'a, LogRead> {
+        Box::pin(std::future::ready(Err(StateError::Unavailable(
+            "channel history is not kept in cluster mode yet".into(),
+        ))))
     }
 }

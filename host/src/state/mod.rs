@@ -1,7 +1,8 @@
 //! What functions keep: Taubyte's databases, storages and globals, behind one seam.
 //!
 //! [`StateEngine`] is that seam: keyed records (databases, globals) and versioned objects
-//! (storages), each in a [`Space`]. Two engines implement it:
+//! (storages), each in a [`Space`], and ordered channel logs (channel history), each a
+//! [`LogSpace`]. Two engines implement it:
 //! - [`sqlite::Sqlite`], the default: one SQLite file (WAL) under the data dir, nothing
 //!   to install;
 //! - [`jetstream`], with `--cluster`: NATS JetStream key-value buckets and object stores,
@@ -124,7 +125,84 @@ pub trait StateEngine: Send + Sync {
 
     /// Bytes the space holds.
     fn used<'a>(&'a self, space: &'a Space) -> StateFuture<'a, u64>;
+
+    /// Appends a message to channel log `log`, then trims it to its size and age; the
+    /// offset it got (one past the last, from 1) and the log's epoch.
+    fn append<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        message: LogMessage<'a>,
+    ) -> StateFuture<'a, Appended>;
+    /// The kept messages of `log` in `range`, oldest first, at most [`MAX_READ`].
+    fn read_log<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        range: Range,
+        now_ms: u64,
+    ) -> StateFuture<'a, LogRead>;
 }
+
+/// One channel's log: the messages kept for it (`wisp.history` of its messaging resource).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogSpace {
+    pub project: Arc<str>,
+    /// The channel's topic (its scope's hash and its name), as the broker knows it.
+    pub topic: Arc<str>,
+    /// Messages kept.
+    pub size: usize,
+    /// How long a message is kept, in milliseconds; `None`: no age limit.
+    pub ttl_ms: Option<u64>,
+}
+
+/// A message to append.
+#[derive(Clone, Copy, Debug)]
+pub struct LogMessage<'a> {
+    /// Sent as a text frame (else binary).
+    pub text: bool,
+    pub data: &'a [u8],
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+/// Where an appended message went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub offset: u64,
+    pub epoch: String,
+}
+
+/// One kept message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub offset: u64,
+    pub time_ms: u64,
+    pub text: bool,
+    pub data: Vec<u8>,
+}
+
+/// Which kept messages to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    /// The newest n.
+    Last(usize),
+    /// Every one after this offset.
+    After(u64),
+}
+
+/// What a read found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRead {
+    /// Changes when the log is lost or reset: offsets of another epoch mean nothing here.
+    pub epoch: String,
+    /// The oldest offset still kept (`next` when none is).
+    pub first: u64,
+    /// The offset the next message will get.
+    pub next: u64,
+    pub entries: Vec<LogEntry>,
+}
+
+/// The most messages one read returns; a reader wanting more reads again after the last.
+pub const MAX_READ: usize = 10_000;
 
 /// A shared state engine, as every host call holds one.
 pub type Engine = Arc<dyn StateEngine>;

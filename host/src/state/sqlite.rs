@@ -12,6 +12,7 @@
 //! microseconds, far less than handing it to another thread would cost.
 
 use super::MAX_LISTED;
+use super::{Appended, LogEntry, LogMessage, LogRead, LogSpace, Range, MAX_READ};
 use super::{Object, ObjectWrite, Space, StateEngine, StateError, StateFuture, StateResult};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
@@ -50,6 +51,22 @@ const SCHEMA: &str = "
         data BLOB NOT NULL,
         PRIMARY KEY (space, name, version)
     );
+    CREATE TABLE IF NOT EXISTS logs (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        epoch TEXT NOT NULL,
+        next INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (project, topic)
+    );
+    CREATE TABLE IF NOT EXISTS log_entries (
+        log INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        text INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (log, offset)
+    ) WITHOUT ROWID;
 ";
 
 /// The SQLite engine over the file at `path`.
@@ -158,6 +175,23 @@ impl Db {
         Ok(id)
     }
 
+    /// Log `log`'s id, epoch and next offset, made (with a new epoch) if it does not exist.
+    fn log(tx: &rusqlite::Transaction<'_>, log: &LogSpace) -> rusqlite::Result<(i64, String, u64)> {
+        let found = tx
+            .prepare_cached("SELECT id, epoch, next FROM logs WHERE project = ?1 AND topic = ?2")?
+            .query_row(params![&*log.project, &*log.topic], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+            })
+            .optional()?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let epoch = new_epoch();
+        tx.prepare_cached("INSERT INTO logs (project, topic, epoch) VALUES (?1, ?2, ?3)")?
+            .execute(params![&*log.project, &*log.topic, &epoch])?;
+        Ok((tx.last_insert_rowid(), epoch, 1))
+    }
+
     fn remember(&mut self, key: SpaceKey, id: i64) {
         if self.spaces.len() >= CACHED_SPACES {
             self.spaces.clear();
@@ -196,6 +230,46 @@ impl Db {
         self.remember(key, id);
         Ok(Ok(result))
     }
+}
+
+/// A log's epoch: 8 random bytes in hex, new each time a log is made.
+fn new_epoch() -> String {
+    let mut bytes = [0u8; 8];
+    // With no randomness to be had, a clock value still differs from the last epoch.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        bytes = (now.as_nanos() as u64).to_le_bytes();
+    }
+    hex::encode(bytes)
+}
+
+/// Drops what `log` keeps past its size (`last` is its newest offset) and its age.
+fn trim(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    log: &LogSpace,
+    last: u64,
+    now_ms: u64,
+) -> rusqlite::Result<()> {
+    let keep_from = last.saturating_sub((log.size as u64).saturating_sub(1));
+    tx.prepare_cached("DELETE FROM log_entries WHERE log = ?1 AND offset < ?2")?
+        .execute(params![id, keep_from as i64])?;
+    if let Some(ttl) = log.ttl_ms {
+        let cutoff = now_ms.saturating_sub(ttl) as i64;
+        // Times grow with offsets, so the expired are the oldest: find the first kept.
+        let first_kept: Option<i64> = tx
+            .prepare_cached(
+                "SELECT offset FROM log_entries WHERE log = ?1 AND time >= ?2 ORDER BY offset LIMIT 1",
+            )?
+            .query_row(params![id, cutoff], |row| row.get(0))
+            .optional()?;
+        let until = first_kept.unwrap_or(last as i64 + 1);
+        tx.prepare_cached("DELETE FROM log_entries WHERE log = ?1 AND offset < ?2")?
+            .execute(params![id, until])?;
+    }
+    Ok(())
 }
 
 /// `used` after replacing `old` bytes by `new` ones, unless that passes the capacity.
@@ -477,6 +551,72 @@ impl StateEngine for Sqlite {
             Ok(Ok(used as u64))
         }))
     }
+
+    fn append<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        message: LogMessage<'a>,
+    ) -> StateFuture<'a, Appended> {
+        ready(self.with(|db| {
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (id, epoch, offset) = Db::log(&tx, log)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO log_entries (log, offset, time, text, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, offset as i64, message.time_ms as i64, message.text, message.data])?;
+            tx.prepare_cached("UPDATE logs SET next = ?1 WHERE id = ?2")?
+                .execute(params![offset as i64 + 1, id])?;
+            trim(&tx, id, log, offset, message.time_ms)?;
+            tx.commit()?;
+            Ok(Ok(Appended { offset, epoch }))
+        }))
+    }
+
+    fn read_log<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        range: Range,
+        now_ms: u64,
+    ) -> StateFuture<'a, LogRead> {
+        ready(self.with(|db| {
+            let tx = db.conn.transaction()?;
+            let (id, epoch, next) = Db::log(&tx, log)?;
+            let cutoff = log.ttl_ms.map_or(0, |ttl| now_ms.saturating_sub(ttl)) as i64;
+            let first: i64 = tx
+                .prepare_cached(
+                    "SELECT min(offset) FROM log_entries WHERE log = ?1 AND time >= ?2",
+                )?
+                .query_row(params![id, cutoff], |row| row.get::<_, Option<i64>>(0))?
+                .unwrap_or(next as i64);
+            let from = match range {
+                Range::Last(n) => (next as i64 - n.min(MAX_READ) as i64).max(first),
+                Range::After(offset) => (offset as i64 + 1).max(first),
+            };
+            let entries = tx
+                .prepare_cached(
+                    "SELECT offset, time, text, data FROM log_entries \
+                     WHERE log = ?1 AND offset >= ?2 AND time >= ?3 ORDER BY offset LIMIT ?4",
+                )?
+                .query_map(params![id, from, cutoff, MAX_READ as i64], |row| {
+                    Ok(LogEntry {
+                        offset: row.get::<_, i64>(0)? as u64,
+                        time_ms: row.get::<_, i64>(1)? as u64,
+                        text: row.get(2)?,
+                        data: row.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(Ok(LogRead {
+                epoch,
+                first: first as u64,
+                next,
+                entries,
+            }))
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -631,6 +771,103 @@ mod tests {
         let broken = Sqlite::in_dir(&file);
         let error = block(broken.get(&db, b"k")).unwrap_err();
         assert!(matches!(error, StateError::Unavailable(_)), "{error}");
+    }
+
+    fn log(size: usize, ttl_ms: Option<u64>) -> LogSpace {
+        LogSpace {
+            project: "p".into(),
+            topic: "hash/room".into(),
+            size,
+            ttl_ms,
+        }
+    }
+
+    fn message(data: &str, time_ms: u64) -> LogMessage<'_> {
+        LogMessage {
+            text: true,
+            data: data.as_bytes(),
+            time_ms,
+        }
+    }
+
+    fn offsets(read: &LogRead) -> Vec<u64> {
+        read.entries.iter().map(|e| e.offset).collect()
+    }
+
+    #[test]
+    fn a_log_numbers_from_one_trims_by_count_and_keeps_its_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Sqlite::in_dir(dir.path());
+        let room = log(3, None);
+        let empty = block(engine.read_log(&room, Range::Last(10), 0)).unwrap();
+        assert_eq!((empty.first, empty.next), (1, 1));
+        assert!(empty.entries.is_empty());
+        for i in 1..=5u64 {
+            let appended = block(engine.append(&room, message(&format!("m{i}"), i))).unwrap();
+            assert_eq!(appended.offset, i);
+            assert_eq!(appended.epoch, empty.epoch, "one epoch while the log lives");
+        }
+        let read = block(engine.read_log(&room, Range::Last(10), 5)).unwrap();
+        assert_eq!(offsets(&read), [3, 4, 5], "the newest three");
+        assert_eq!((read.first, read.next), (3, 6));
+        assert_eq!(read.entries[2].data, b"m5");
+        assert_eq!(
+            offsets(&block(engine.read_log(&room, Range::Last(2), 5)).unwrap()),
+            [4, 5]
+        );
+        assert_eq!(
+            offsets(&block(engine.read_log(&room, Range::After(3), 5)).unwrap()),
+            [4, 5]
+        );
+        assert_eq!(
+            offsets(&block(engine.read_log(&room, Range::After(0), 5)).unwrap()),
+            [3, 4, 5]
+        );
+        assert!(block(engine.read_log(&room, Range::After(5), 5))
+            .unwrap()
+            .entries
+            .is_empty());
+        // Another channel has its own offsets.
+        let other = LogSpace {
+            topic: "hash/other".into(),
+            ..room.clone()
+        };
+        assert_eq!(
+            block(engine.append(&other, message("x", 9)))
+                .unwrap()
+                .offset,
+            1
+        );
+        // Reopened, the log is the same; a new file is a new epoch.
+        drop(engine);
+        let again = Sqlite::in_dir(dir.path());
+        let read = block(again.read_log(&room, Range::Last(10), 5)).unwrap();
+        assert_eq!((read.epoch.as_str(), read.next), (empty.epoch.as_str(), 6));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let fresh = Sqlite::in_dir(elsewhere.path());
+        assert_ne!(
+            block(fresh.read_log(&room, Range::Last(1), 0))
+                .unwrap()
+                .epoch,
+            empty.epoch
+        );
+    }
+
+    #[test]
+    fn a_log_drops_messages_past_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Sqlite::in_dir(dir.path());
+        let room = log(100, Some(1000));
+        for (i, time) in [0, 500, 1000, 1600].into_iter().enumerate() {
+            block(engine.append(&room, message(&format!("m{i}"), time))).unwrap();
+        }
+        // At 1600 anything older than 600 is gone: offsets 1 and 2.
+        let read = block(engine.read_log(&room, Range::After(0), 1600)).unwrap();
+        assert_eq!(offsets(&read), [3, 4]);
+        assert_eq!(read.first, 3);
+        // Reading later hides what has aged since, before any append trims it.
+        let later = block(engine.read_log(&room, Range::After(0), 2100)).unwrap();
+        assert_eq!(offsets(&later), [4]);
     }
 
     #[test]
