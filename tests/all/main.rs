@@ -20,6 +20,7 @@ mod compat;
 mod faults;
 mod fuzz;
 mod guest_bounds;
+mod history;
 mod hostile_http;
 mod http_calls;
 mod http_client;

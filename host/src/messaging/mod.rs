@@ -10,6 +10,7 @@
 //! [`Hub`] is what guests' pub/sub calls reach: it implements the ABI's
 //! [`Channels`] seam.
 //! - [`hash`]: the project hash in topics and WebSocket URLs.
+//! - [`history`]: channels' kept messages (`wisp.history`), in step with delivery.
 //!
 //! The WebSocket bridge itself lives in `server::websocket`; it subscribes each
 //! connection here like any other subscriber.
@@ -17,6 +18,7 @@
 pub mod broker;
 pub mod functions;
 pub mod hash;
+pub mod history;
 pub mod nats;
 pub mod scope;
 
@@ -108,6 +110,8 @@ pub struct Hub {
     /// The largest message anyone may publish, in bytes.
     pub max_message: usize,
     pub broker: Arc<dyn Broker>,
+    /// The kept messages of channels with `wisp.history`.
+    pub history: history::Histories,
     deployment: Arc<Deployment>,
     subscriptions: functions::Subscriptions,
     /// The hub itself, for the subscription workers it starts.
@@ -121,11 +125,13 @@ impl Hub {
         deployment: Arc<Deployment>,
         max_message: usize,
         subscriptions: functions::SubscriptionLimits,
+        history: history::Histories,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             scopes,
             max_message,
             broker,
+            history,
             deployment,
             subscriptions: functions::Subscriptions::new(subscriptions),
             me: me.clone(),
@@ -151,8 +157,20 @@ impl Hub {
             return Err(MessagingError::TooLarge(payload.len(), self.max_message));
         }
         let message = Arc::new(Message::new(channel, payload, text, origin));
-        self.broker
-            .publish(&scope.topic(channel), message, scope.reach(channel))?;
+        let topic = scope.topic(channel);
+        let Some(kept) = scope.history(channel) else {
+            self.broker.publish(&topic, message, scope.reach(channel))?;
+            return Ok(());
+        };
+        // Kept and delivered in one step, so that a client replaying the log and joining
+        // the channel sees this message once (see `history`).
+        let log = self.history.space(&topic, kept);
+        let _order = self.history.lock(&topic);
+        if let Err(error) = self.history.append(&log, message.text, &message.payload) {
+            // Delivered all the same: live clients lose nothing for it.
+            self.history.not_kept(channel, &error);
+        }
+        self.broker.publish(&topic, message, scope.reach(channel))?;
         Ok(())
     }
 

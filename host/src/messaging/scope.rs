@@ -6,7 +6,7 @@
 
 use super::broker::Reach;
 use super::hash::project_hash;
-use crate::project::{ChannelMatcher, Project};
+use crate::project::{ChannelMatcher, History, Project};
 use std::collections::HashMap;
 
 /// The longest channel name accepted, in bytes. Names are routing keys and URL
@@ -34,6 +34,7 @@ struct Resource {
     matcher: ChannelMatcher,
     websocket: bool,
     self_echo: bool,
+    history: Option<History>,
     /// `local: true`: the channel's messages stay on the node they are published on.
     local: bool,
 }
@@ -75,6 +76,15 @@ impl Scope {
         self.resources
             .iter()
             .any(|r| r.self_echo && r.matcher.matches(channel))
+    }
+
+    /// How much of `channel` is kept (`wisp.history`), if any matching resource keeps it
+    /// (the first that does, in file order).
+    pub fn history(&self, channel: &str) -> Option<History> {
+        self.resources
+            .iter()
+            .filter(|r| r.matcher.matches(channel))
+            .find_map(|r| r.history)
     }
 
     /// How far messages on `channel` go: this node only if a matching messaging
@@ -121,6 +131,7 @@ impl Scopes {
                     matcher: m.matcher.clone(),
                     websocket: m.websocket,
                     self_echo: m.self_echo,
+                    history: m.history,
                     local: m.local,
                 })
                 .collect()

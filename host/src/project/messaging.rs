@@ -79,14 +79,6 @@ pub(crate) fn parse(
     let wisp = top.section("wisp");
     let self_echo = wisp.bool("self-echo").unwrap_or(false);
     let history = wisp.has_key("history").then(|| history(&wisp)).flatten();
-    if history.is_some() {
-        // The log itself is kept by the state engine; publishing into it and replaying it
-        // to WebSocket clients are the next step.
-        wisp.warning(
-            "history",
-            "channel history is checked but not kept yet in this version of Wisp",
-        );
-    }
     wisp.finish();
 
     // Both forms' fields are always read, so that mixing them is reported as such rather than
@@ -281,17 +273,12 @@ mod tests {
     #[test]
     fn history_in_both_forms() {
         let (m, problems) = messaging("matcher: chat/*\nwisp:\n  history: {size: 50, ttl: 24h}\n");
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0]
-                .contains("warning: wisp.history: channel history is checked but not kept yet"),
-            "{problems:?}"
-        );
+        assert!(problems.is_empty(), "{problems:?}");
         let history = m.unwrap().history.unwrap();
         assert_eq!(history.size, 50);
         assert_eq!(history.ttl, Some(Duration::from_secs(24 * 3600)));
         let (m, problems) = messaging("channel: {match: news}\nwisp: {history: {}}\n");
-        assert_eq!(problems.len(), 1, "only the not-yet warning: {problems:?}");
+        assert!(problems.is_empty(), "{problems:?}");
         let history = m.unwrap().history.unwrap();
         assert_eq!((history.size, history.ttl), (DEFAULT_HISTORY_SIZE, None));
         let (m, _) = messaging("matcher: x\n");

@@ -56,7 +56,7 @@ pub use diagnostics::{Diagnostic, Severity};
 pub use domain::Domain;
 pub use function::{Function, Trigger, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use matcher::ChannelMatcher;
-pub use messaging::Messaging;
+pub use messaging::{History, Messaging};
 pub use state::{select, StateResource};
 pub use units::{parse_duration, parse_size, GoDuration, Size};
 

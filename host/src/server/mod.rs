@@ -24,6 +24,7 @@ pub mod framelog;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod replay;
 pub mod response;
 pub mod router;
 pub mod socket_io;
@@ -37,6 +38,7 @@ use crate::egress::{Clients, EgressSettings};
 use crate::load::Loaded;
 use crate::messaging::broker::{Broker, Reach};
 use crate::messaging::functions::SubscriptionLimits;
+use crate::messaging::history::Histories;
 use crate::messaging::Hub;
 use crate::state::{Catalog, StateEngine};
 use bytes::Bytes;
@@ -148,6 +150,7 @@ impl App {
         let origins = loaded.project.origins.clone();
         let mut deployment = loaded.deployment;
         let catalog = Catalog::of(&loaded.project, config.globals_size);
+        let history = Histories::new(Some(state.clone()), catalog.project.clone());
         deployment.attach_state(state, Arc::new(catalog));
         let clients = Clients::new(config.egress.clone());
         deployment.attach_egress(
@@ -163,6 +166,7 @@ impl App {
             Arc::new(deployment),
             config.websocket.max_message,
             config.subscriptions,
+            history,
         );
         for trigger in &loaded.triggers {
             let reach = if trigger.local {

@@ -22,6 +22,7 @@
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
+use super::replay;
 use super::response::text;
 use super::socket_io::SocketIo;
 use super::{App, Connection};
@@ -127,6 +128,19 @@ pub fn handle(
     if let Err(response) = check_origin(&app, &req, &connection, &channel) {
         return *response;
     }
+    let catch_up = match replay::asked(req.uri().query()) {
+        Ok(None) => None,
+        Ok(Some(ask)) => match scope.history(&channel) {
+            Some(kept) => Some((kept, ask)),
+            None => {
+                let message = format!(
+                    "channel `{channel}` keeps no history: give its messaging resource `wisp: {{history: {{size: 100}}}}`\n"
+                );
+                return text(StatusCode::BAD_REQUEST, message);
+            }
+        },
+        Err(problem) => return text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
+    };
     let topic = scope.topic(&channel);
     let reach = scope.reach(&channel);
     let limits = app.config.websocket;
@@ -141,9 +155,11 @@ pub fn handle(
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
             return tracing::error!("WebSocket upgrade on a connection that is not TCP");
         };
-        let outbound = app
-            .feeds
-            .join(&topic, reach, parts.io.into_inner(), limits.send_queue);
+        let stream = parts.io.into_inner();
+        let (outbound, caught_up) = match &catch_up {
+            Some((kept, ask)) => replay::join(&app, &topic, reach, stream, *kept, ask),
+            None => (app.feeds.join(&topic, reach, stream, limits.send_queue), Ok(())),
+        };
         let membership = Membership {
             feeds: &app.feeds,
             outbound: &outbound,
@@ -157,7 +173,13 @@ pub fn handle(
             .max_message_size(Some(limits.max_message))
             .max_frame_size(Some(limits.max_message));
         let io = SocketIo::new(outbound.clone(), parts.read_buf);
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        if let Err(reason) = caught_up {
+            tracing::info!(socket = outbound.id, channel = %channel.escape_debug(), reason, "WebSocket catch-up refused");
+            close(&mut ws, &outbound, CloseCode::from(replay::HISTORY_GONE), reason).await;
+            drop(membership);
+            return;
+        }
         let client = Client {
             scope: scope_index,
             self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),

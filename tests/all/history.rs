@@ -1,0 +1,107 @@
+//! Channel history (`wisp.history`) end to end: messages published to a channel nobody
+//! is on are kept, and a WebSocket client that joins with `?last=N` gets the newest N, then
+//! the live ones, each once and in order.
+
+use std::time::Duration;
+use wisp_e2e::{next_text, probe_project, publish, ws_path, Project, Server};
+
+const WAIT: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(300);
+
+/// The probe project with channels `kept/*` keeping their newest 5 messages.
+fn project() -> Project {
+    let p = probe_project();
+    p.file(
+        "messaging/kept.yaml",
+        "matcher: kept/*\nwebsocket: true\nwisp:\n  history: {size: 5, ttl: 1h}\n",
+    );
+    p
+}
+
+#[tokio::test]
+async fn messages_sent_to_an_empty_channel_are_there_for_a_later_join() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    for i in 1..=7 {
+        let reply = publish(&server, "kept/a", &format!("m{i}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    publish(&server, "kept/b", "other room").await;
+
+    let mut ws = server.ws(&format!("{}?last=3", ws_path("kept/a"))).await;
+    for want in ["m5", "m6", "m7"] {
+        assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some(want));
+    }
+    publish(&server, "kept/a", "m8").await;
+    assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("m8"));
+    assert_eq!(next_text(&mut ws, QUIET).await, None, "each once");
+
+    // More than is kept: the 5 kept, oldest first.
+    let mut all = server.ws(&format!("{}?last=100", ws_path("kept/a"))).await;
+    for want in ["m4", "m5", "m6", "m7", "m8"] {
+        assert_eq!(next_text(&mut all, WAIT).await.as_deref(), Some(want));
+    }
+    // Without `last`, live messages only.
+    let mut live = server.ws(&ws_path("kept/a")).await;
+    assert_eq!(next_text(&mut live, QUIET).await, None);
+}
+
+#[tokio::test]
+async fn history_survives_a_restart_of_the_host() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    publish(&server, "kept/restart", "before").await;
+    drop(server);
+    let server = Server::start(p.path()).await;
+    let mut ws = server
+        .ws(&format!("{}?last=1", ws_path("kept/restart")))
+        .await;
+    assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("before"));
+}
+
+#[tokio::test]
+async fn a_publish_during_a_join_arrives_once_and_in_order() {
+    let p = project();
+    let server = std::sync::Arc::new(Server::start(p.path()).await);
+    publish(&server, "kept/race", "0").await;
+    // Publishes keep coming while clients join with ?last=5: each client sees a run of
+    // consecutive numbers, none twice, none skipped.
+    let publisher = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            for i in 1..=60 {
+                publish(&server, "kept/race", &i.to_string()).await;
+            }
+        })
+    };
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(server.ws(&format!("{}?last=5", ws_path("kept/race"))).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    publisher.await.unwrap();
+    for ws in &mut clients {
+        let mut seen = Vec::new();
+        while let Some(text) = next_text(ws, QUIET).await {
+            seen.push(text.parse::<u32>().unwrap());
+        }
+        assert!(!seen.is_empty());
+        let first = seen[0];
+        let want: Vec<u32> = (first..first + seen.len() as u32).collect();
+        assert_eq!(seen, want, "consecutive, no duplicate, no gap");
+        assert_eq!(*seen.last().unwrap(), 60, "up to the last one");
+    }
+}
+
+#[tokio::test]
+async fn bad_catch_up_queries_are_refused_before_the_upgrade() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    for query in ["last=x", "since=3", "since=1&epoch=e&last=2"] {
+        let path = format!("{}?{query}", ws_path("kept/a"));
+        assert!(server.try_ws(&path).await.is_err(), "{query}");
+    }
+    // A channel without history has nothing to replay.
+    let path = format!("{}?last=1", ws_path("room/x"));
+    assert!(server.try_ws(&path).await.is_err());
+}
