@@ -105,3 +105,116 @@ async fn bad_catch_up_queries_are_refused_before_the_upgrade() {
     let path = format!("{}?last=1", ws_path("room/x"));
     assert!(server.try_ws(&path).await.is_err());
 }
+
+/// The next frame as JSON (an enveloped message), or `None` after `wait`.
+async fn next_json(ws: &mut wisp_e2e::WsClient, wait: Duration) -> Option<serde_json::Value> {
+    let text = next_text(ws, wait).await?;
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}")))
+}
+
+/// The close code the server ends `ws` with.
+async fn close_code(ws: &mut wisp_e2e::WsClient) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_enveloped_client_resumes_from_its_last_offset_across_a_restart() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let channel = "kept/resume";
+    let mut ws = server
+        .ws(&format!("{}?envelope=json", ws_path(channel)))
+        .await;
+    for i in 1..=3 {
+        publish(&server, channel, &format!("m{i}")).await;
+    }
+    let mut last = serde_json::Value::Null;
+    for i in 1..=3u64 {
+        let message = next_json(&mut ws, WAIT)
+            .await
+            .expect("an enveloped message");
+        assert_eq!(message["channel"], channel);
+        assert_eq!(message["offset"], i);
+        assert_eq!(message["data"], format!("m{i}"));
+        assert_eq!(message["binary"], false);
+        assert!(
+            message["time"].as_u64().unwrap() > 1_600_000_000_000,
+            "{message}"
+        );
+        last = message;
+    }
+    let epoch = last["epoch"].as_str().expect("an epoch").to_owned();
+    drop(ws);
+    // Sent while the client is away, then the host restarts.
+    publish(&server, channel, "m4").await;
+    publish(&server, channel, "m5").await;
+    drop(server);
+    let server = Server::start(p.path()).await;
+    let query = format!("since=3&epoch={epoch}&envelope=json");
+    let mut ws = server.ws(&format!("{}?{query}", ws_path(channel))).await;
+    for (offset, data) in [(4u64, "m4"), (5, "m5")] {
+        let message = next_json(&mut ws, WAIT).await.expect("a replayed message");
+        assert_eq!(
+            (message["offset"].as_u64(), message["data"].as_str()),
+            (Some(offset), Some(data))
+        );
+        assert_eq!(message["epoch"], epoch.as_str());
+    }
+    publish(&server, channel, "m6").await;
+    let live = next_json(&mut ws, WAIT).await.expect("the live message");
+    assert_eq!(
+        (live["offset"].as_u64(), live["data"].as_str()),
+        (Some(6), Some("m6"))
+    );
+    assert_eq!(next_json(&mut ws, QUIET).await, None);
+
+    // Binary data comes in base64.
+    let reply = server
+        .post(
+            &format!("/publish?channel={channel}"),
+            vec![0xff_u8, 0x00, 0xfe],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let binary = next_json(&mut ws, WAIT).await.expect("the binary message");
+    assert_eq!(binary["binary"], true);
+    assert_eq!(binary["data"], "/wD+");
+}
+
+#[tokio::test]
+async fn a_stale_epoch_or_a_trimmed_offset_closes_with_4412() {
+    let p = project();
+    let server = Server::start(p.path()).await;
+    let channel = "kept/gone";
+    let mut ws = server
+        .ws(&format!("{}?envelope=json", ws_path(channel)))
+        .await;
+    publish(&server, channel, "first").await;
+    let first = next_json(&mut ws, WAIT).await.expect("a message");
+    let epoch = first["epoch"].as_str().unwrap().to_owned();
+
+    let stale = format!("{}?since=1&epoch=not-{epoch}", ws_path(channel));
+    let mut ws = server.ws(&stale).await;
+    assert_eq!(close_code(&mut ws).await, Some(4412), "another epoch");
+
+    // Only 5 are kept: after 10 more, offset 2 is long gone.
+    for i in 0..10 {
+        publish(&server, channel, &format!("x{i}")).await;
+    }
+    let trimmed = format!("{}?since=2&epoch={epoch}", ws_path(channel));
+    let mut ws = server.ws(&trimmed).await;
+    assert_eq!(close_code(&mut ws).await, Some(4412), "trimmed");
+    // Caught up is fine: nothing to replay, then live.
+    let caught_up = format!("{}?since=11&epoch={epoch}", ws_path(channel));
+    let mut ws = server.ws(&caught_up).await;
+    publish(&server, channel, "next").await;
+    assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("next"));
+}

@@ -61,12 +61,18 @@ impl Histories {
 
     /// Appends to `log`; call under [`Self::lock`]. Only an engine that answers at once
     /// (SQLite) keeps history here.
-    pub fn append(&self, log: &LogSpace, text: bool, data: &[u8]) -> Result<Appended, String> {
+    pub fn append(
+        &self,
+        log: &LogSpace,
+        text: bool,
+        data: &[u8],
+        time_ms: u64,
+    ) -> Result<Appended, String> {
         let engine = self.engine.as_ref().ok_or("no state engine")?;
         let message = LogMessage {
             text,
             data,
-            time_ms: now_ms(),
+            time_ms,
         };
         match engine.append(log, message).now_or_never() {
             Some(appended) => appended.map_err(|e| e.to_string()),

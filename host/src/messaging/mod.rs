@@ -42,6 +42,19 @@ pub struct Message {
     pub wire: Bytes,
     /// The publisher, which does not receive its own message.
     pub origin: Option<SinkId>,
+    /// Where the channel's history keeps it, if it does.
+    pub kept: Option<Kept>,
+    /// The frame enveloped clients get, made on first use.
+    envelope: std::sync::OnceLock<Bytes>,
+}
+
+/// A message's place in its channel's history.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub offset: u64,
+    pub epoch: Arc<str>,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
 }
 
 impl Message {
@@ -65,8 +78,62 @@ impl Message {
             wire,
             text,
             origin,
+            kept: None,
+            envelope: std::sync::OnceLock::new(),
         }
     }
+
+    /// The message in a JSON envelope, as a text frame (see [`envelope_frame`]); made once
+    /// however many clients get it.
+    pub fn envelope(&self) -> &Bytes {
+        self.envelope.get_or_init(|| {
+            let (offset, epoch, time_ms) = match &self.kept {
+                Some(kept) => (Some(kept.offset), Some(&*kept.epoch), kept.time_ms),
+                None => (None, None, history::now_ms()),
+            };
+            envelope_frame(
+                &self.channel,
+                offset,
+                epoch,
+                time_ms,
+                self.text,
+                &self.payload,
+            )
+        })
+    }
+}
+
+/// A message as enveloped WebSocket clients get it, a text frame of
+/// `{"channel","offset","epoch","time","data","binary"}`: `offset` and `epoch` are its place
+/// in the channel's history (`null` when the channel keeps none), `time` milliseconds since
+/// the Unix epoch, `data` the text, or the bytes in base64 with `"binary": true`.
+pub fn envelope_frame(
+    channel: &str,
+    offset: Option<u64>,
+    epoch: Option<&str>,
+    time_ms: u64,
+    text: bool,
+    data: &[u8],
+) -> Bytes {
+    use base64::Engine;
+    let (data, binary) = match (text, std::str::from_utf8(data)) {
+        (true, Ok(text)) => (serde_json::Value::from(text), false),
+        _ => (
+            base64::engine::general_purpose::STANDARD
+                .encode(data)
+                .into(),
+            true,
+        ),
+    };
+    let json = serde_json::json!({
+        "channel": channel,
+        "offset": offset,
+        "epoch": epoch,
+        "time": time_ms,
+        "data": data,
+        "binary": binary,
+    });
+    server_frame(true, json.to_string().as_bytes())
 }
 
 /// A whole, unfragmented server-to-client WebSocket frame (RFC 6455, section 5.2).
@@ -156,21 +223,34 @@ impl Hub {
         if payload.len() > self.max_message {
             return Err(MessagingError::TooLarge(payload.len(), self.max_message));
         }
-        let message = Arc::new(Message::new(channel, payload, text, origin));
+        let mut message = Message::new(channel, payload, text, origin);
         let topic = scope.topic(channel);
         let Some(kept) = scope.history(channel) else {
-            self.broker.publish(&topic, message, scope.reach(channel))?;
+            self.broker
+                .publish(&topic, Arc::new(message), scope.reach(channel))?;
             return Ok(());
         };
         // Kept and delivered in one step, so that a client replaying the log and joining
         // the channel sees this message once (see `history`).
         let log = self.history.space(&topic, kept);
+        let time_ms = history::now_ms();
         let _order = self.history.lock(&topic);
-        if let Err(error) = self.history.append(&log, message.text, &message.payload) {
+        match self
+            .history
+            .append(&log, message.text, &message.payload, time_ms)
+        {
+            Ok(appended) => {
+                message.kept = Some(Kept {
+                    offset: appended.offset,
+                    epoch: appended.epoch.into(),
+                    time_ms,
+                })
+            }
             // Delivered all the same: live clients lose nothing for it.
-            self.history.not_kept(channel, &error);
+            Err(error) => self.history.not_kept(channel, &error),
         }
-        self.broker.publish(&topic, message, scope.reach(channel))?;
+        self.broker
+            .publish(&topic, Arc::new(message), scope.reach(channel))?;
         Ok(())
     }
 

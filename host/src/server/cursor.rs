@@ -509,7 +509,7 @@ mod tests {
     async fn a_blocked_client_is_not_behind_on_what_it_published_itself() {
         let (broker, feeds, listener) = fixture(2).await;
         let (server, _client) = pair(&listener).await;
-        let publisher = feeds.join("t", Reach::Cluster, server, 4 << 10);
+        let publisher = feeds.join("t", false, Reach::Cluster, server, 4 << 10);
         // Its socket would block: the connection's task has taken the writing over.
         publisher.state().task_writes = true;
         let text = "x".repeat(100);
@@ -534,7 +534,7 @@ mod tests {
     async fn frames_of_its_own_count_against_the_limit() {
         let (_broker, feeds, listener) = fixture(2).await;
         let (server, _client) = pair(&listener).await;
-        let client = feeds.join("t", Reach::Cluster, server, 4 << 10);
+        let client = feeds.join("t", false, Reach::Cluster, server, 4 << 10);
         // Its socket would block, as for a client that sends pings and never reads.
         client.state().task_writes = true;
         let pong = Bytes::from(vec![0x8a; 127]);

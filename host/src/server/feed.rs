@@ -33,7 +33,10 @@ fn next_id() -> u64 {
 /// One topic's clients and the frames on their way to them.
 pub struct Feed {
     id: u64,
+    /// What the feed is known by in [`Feeds`]: [`feed_key`] of its topic.
     topic: String,
+    /// Clients get [`Message::envelope`] frames instead of the raw ones.
+    enveloped: bool,
     /// Lock order: a feed's `inner`, then a client's state; never the other way.
     inner: Mutex<Inner>,
     parts: Box<[Part]>,
@@ -63,10 +66,11 @@ impl Part {
 }
 
 impl Feed {
-    fn new(topic: &str, flushers: Arc<Flushers>) -> Arc<Self> {
+    fn new(topic: String, enveloped: bool, flushers: Arc<Flushers>) -> Arc<Self> {
         Arc::new(Self {
             id: next_id(),
-            topic: topic.to_owned(),
+            topic,
+            enveloped,
             inner: Mutex::new(Inner {
                 log: Log::default(),
                 clients: HashMap::new(),
@@ -195,7 +199,11 @@ impl Sink for FeedSink {
     }
 
     fn deliver(&self, message: &Arc<Message>) {
-        self.0.publish(&message.wire, message.origin);
+        if self.0.enveloped {
+            self.0.publish(message.envelope(), message.origin);
+        } else {
+            self.0.publish(&message.wire, message.origin);
+        }
     }
 }
 
@@ -216,20 +224,23 @@ impl Feeds {
     }
 
     /// Subscribes a WebSocket connection to `topic`: it gets every message
-    /// published from now on. `limit` bounds how far behind it may fall, in bytes.
+    /// published from now on (`enveloped`: in a JSON envelope). `limit` bounds how far
+    /// behind it may fall, in bytes.
     pub fn join(
         &self,
         topic: &str,
+        enveloped: bool,
         reach: Reach,
         stream: TcpStream,
         limit: usize,
     ) -> Arc<Outbound> {
+        let key = feed_key(topic, enveloped);
         let mut topics = lock(&self.topics);
-        let feed = match topics.get(topic) {
+        let feed = match topics.get(&key) {
             Some(feed) => feed.clone(),
             None => {
-                let feed = Feed::new(topic, self.flushers.clone());
-                topics.insert(topic.to_owned(), feed.clone());
+                let feed = Feed::new(key.clone(), enveloped, self.flushers.clone());
+                topics.insert(key, feed.clone());
                 self.broker
                     .subscribe(topic, Arc::new(FeedSink(feed.clone())), reach);
                 feed
@@ -252,10 +263,18 @@ impl Feeds {
         };
         if feed.remove(client) == 0 {
             let id = feed.id;
+            let broker_topic = topic[1..].to_owned();
             topics.remove(topic);
-            self.broker.unsubscribe(topic, SinkId::Socket(id));
+            self.broker.unsubscribe(&broker_topic, SinkId::Socket(id));
         }
     }
+}
+
+/// A feed's key: its topic after `r` for raw frames, `e` for enveloped ones, so the two
+/// feeds of a topic never meet.
+fn feed_key(topic: &str, enveloped: bool) -> String {
+    let kind = if enveloped { 'e' } else { 'r' };
+    format!("{kind}{topic}")
 }
 
 /// A poisoned lock only means a panic elsewhere; what it guards is intact.
@@ -278,7 +297,10 @@ mod tests {
         let mut clients = Vec::new();
         for _ in 0..5 {
             let (server, client) = pair(&listener).await;
-            clients.push((feeds.join("t", Reach::Cluster, server, 1 << 20), client));
+            clients.push((
+                feeds.join("t", false, Reach::Cluster, server, 1 << 20),
+                client,
+            ));
         }
         // Enough to cross several chunks; client 2 publishes every third message.
         let publisher = clients[2].0.id;
@@ -308,9 +330,9 @@ mod tests {
     async fn a_client_that_stops_reading_overflows_alone_and_gets_whole_frames() {
         let (broker, feeds, listener) = fixture(2).await;
         let (server, mut reader) = pair(&listener).await;
-        let live = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        let live = feeds.join("t", false, Reach::Cluster, server, 64 << 10);
         let (server, mut stalled_client) = pair(&listener).await;
-        let stalled = feeds.join("t", Reach::Cluster, server, 64 << 10);
+        let stalled = feeds.join("t", false, Reach::Cluster, server, 64 << 10);
         // Publish in steps, reading one client as it goes, until the other (whose
         // socket buffers fill) is over its 64 KiB.
         let text = "x".repeat(100);

@@ -195,11 +195,11 @@ mod tests {
         // One flusher: every client is on its shard.
         let (broker, feeds, listener) = fixture(1).await;
         let (server, mut broken_client) = pair(&listener).await;
-        let broken = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let broken = feeds.join("t", false, Reach::Cluster, server, 1 << 20);
         let (server, mut same_channel) = pair(&listener).await;
-        let neighbour = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let neighbour = feeds.join("t", false, Reach::Cluster, server, 1 << 20);
         let (server, mut other_channel) = pair(&listener).await;
-        let stranger = feeds.join("u", Reach::Cluster, server, 1 << 20);
+        let stranger = feeds.join("u", false, Reach::Cluster, server, 1 << 20);
         broken.panic_on_flush();
         for round in 0..3 {
             let text = format!("m{round}");

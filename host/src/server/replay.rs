@@ -9,11 +9,15 @@
 //! [`HISTORY_GONE`] instead of silently getting a hole; it may reconnect with `last` or
 //! without either. Replayed frames count against the client's send queue
 //! (`--ws-send-queue`) like live ones.
+//!
+//! `?envelope=json` wraps every frame, replayed or live, in
+//! [`envelope_frame`](crate::messaging::envelope_frame)'s JSON, which carries the offset and
+//! epoch a client needs for its next `since`.
 
 use super::cursor::Outbound;
 use super::App;
 use crate::messaging::broker::Reach;
-use crate::messaging::Message;
+use crate::messaging::{envelope_frame, Message};
 use crate::project::History;
 use crate::state::{LogRead, Range, MAX_READ};
 use bytes::Bytes;
@@ -30,8 +34,15 @@ pub enum Ask {
     Since { offset: u64, epoch: String },
 }
 
-/// The catch-up a request's query asks for: `None` for none, or why the query is wrong.
-pub fn asked(query: Option<&str>) -> Result<Option<Ask>, String> {
+/// What a request's query asks of its channel: a catch-up, and enveloped frames.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub catch_up: Option<Ask>,
+    pub enveloped: bool,
+}
+
+/// What a request's query asks for, or why the query is wrong.
+pub fn asked(query: Option<&str>) -> Result<Asked, String> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -41,6 +52,19 @@ pub fn asked(query: Option<&str>) -> Result<Option<Ask>, String> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    let enveloped = match get("envelope") {
+        None => false,
+        Some("json") => true,
+        Some(other) => return Err(format!("`envelope={other}`: the one envelope is `json`")),
+    };
+    Ok(Asked {
+        catch_up: catch_up(get)?,
+        enveloped,
+    })
+}
+
+/// The catch-up of `last`, or `since` with `epoch`.
+fn catch_up<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Option<Ask>, String> {
     match (get("last"), get("since"), get("epoch")) {
         (None, None, None) => Ok(None),
         (Some(last), None, None) => match last.parse::<usize>() {
@@ -62,13 +86,16 @@ pub fn asked(query: Option<&str>) -> Result<Option<Ask>, String> {
 
 /// Joins `topic`'s feed after queueing what `ask` replays from its log. `Err` when the
 /// client must be closed with [`HISTORY_GONE`], with the reason.
+#[allow(clippy::too_many_arguments)]
 pub fn join(
     app: &App,
+    channel: &str,
     topic: &str,
     reach: Reach,
     stream: TcpStream,
     kept: History,
     ask: &Ask,
+    enveloped: bool,
 ) -> (Arc<Outbound>, Result<(), &'static str>) {
     let history = &app.hub.history;
     let log = history.space(topic, kept);
@@ -79,7 +106,7 @@ pub fn join(
     let limit = app.config.websocket.send_queue;
     let _order = history.lock(topic);
     let read = history.read(&log, range);
-    let outbound = app.feeds.join(topic, reach, stream, limit);
+    let outbound = app.feeds.join(topic, enveloped, reach, stream, limit);
     let read = match read {
         Ok(read) => read,
         Err(error) => {
@@ -93,7 +120,13 @@ pub fn join(
         }
     }
     for entry in read.entries {
-        let frame = Message::new("", Bytes::from(entry.data), Some(entry.text), None).wire;
+        let frame = if enveloped {
+            let epoch = Some(read.epoch.as_str());
+            let (offset, time, text) = (Some(entry.offset), entry.time_ms, entry.text);
+            envelope_frame(channel, offset, epoch, time, text, &entry.data)
+        } else {
+            Message::new("", Bytes::from(entry.data), Some(entry.text), None).wire
+        };
         outbound.push_own(frame);
     }
     (outbound, Ok(()))
@@ -119,17 +152,20 @@ mod tests {
 
     #[test]
     fn the_query_asks_for_last_or_since_with_epoch() {
-        assert_eq!(asked(None), Ok(None));
-        assert_eq!(asked(Some("x=1")), Ok(None));
-        assert_eq!(asked(Some("last=5")), Ok(Some(Ask::Last(5))));
-        assert_eq!(asked(Some("last=999999999")), Ok(Some(Ask::Last(MAX_READ))));
+        let catch_up = |q| asked(Some(q)).map(|a| a.catch_up);
+        assert_eq!(asked(None), Ok(Asked::default()));
+        assert_eq!(catch_up("x=1"), Ok(None));
+        assert_eq!(catch_up("last=5"), Ok(Some(Ask::Last(5))));
+        assert_eq!(catch_up("last=999999999"), Ok(Some(Ask::Last(MAX_READ))));
         assert_eq!(
-            asked(Some("since=7&epoch=ab")),
+            catch_up("since=7&epoch=ab"),
             Ok(Some(Ask::Since {
                 offset: 7,
                 epoch: "ab".into()
             }))
         );
+        assert!(asked(Some("envelope=json")).unwrap().enveloped);
+        assert!(asked(Some("envelope=xml")).is_err());
         for bad in [
             "last=x",
             "since=1",

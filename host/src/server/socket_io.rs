@@ -97,7 +97,7 @@ mod tests {
     async fn frames_of_its_own_leave_between_the_messages_around_them() {
         let (broker, feeds, listener) = fixture(2).await;
         let (server, mut client) = pair(&listener).await;
-        let outbound = feeds.join("t", Reach::Cluster, server, 1 << 20);
+        let outbound = feeds.join("t", false, Reach::Cluster, server, 1 << 20);
         let mut io = SocketIo::new(outbound.clone(), Bytes::new());
         // As a WebSocket's task would: a message, a pong, a message, a pong, in that order,
         // many times over, while the flushers write concurrently.

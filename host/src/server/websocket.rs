@@ -128,9 +128,14 @@ pub fn handle(
     if let Err(response) = check_origin(&app, &req, &connection, &channel) {
         return *response;
     }
-    let catch_up = match replay::asked(req.uri().query()) {
-        Ok(None) => None,
-        Ok(Some(ask)) => match scope.history(&channel) {
+    let asked = match replay::asked(req.uri().query()) {
+        Ok(asked) => asked,
+        Err(problem) => return text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
+    };
+    let enveloped = asked.enveloped;
+    let catch_up = match asked.catch_up {
+        None => None,
+        Some(ask) => match scope.history(&channel) {
             Some(kept) => Some((kept, ask)),
             None => {
                 let message = format!(
@@ -139,7 +144,6 @@ pub fn handle(
                 return text(StatusCode::BAD_REQUEST, message);
             }
         },
-        Err(problem) => return text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
     };
     let topic = scope.topic(&channel);
     let reach = scope.reach(&channel);
@@ -157,8 +161,14 @@ pub fn handle(
         };
         let stream = parts.io.into_inner();
         let (outbound, caught_up) = match &catch_up {
-            Some((kept, ask)) => replay::join(&app, &topic, reach, stream, *kept, ask),
-            None => (app.feeds.join(&topic, reach, stream, limits.send_queue), Ok(())),
+            Some((kept, ask)) => {
+                replay::join(&app, &channel, &topic, reach, stream, *kept, ask, enveloped)
+            }
+            None => {
+                let limit = limits.send_queue;
+                let outbound = app.feeds.join(&topic, enveloped, reach, stream, limit);
+                (outbound, Ok(()))
+            }
         };
         let membership = Membership {
             feeds: &app.feeds,

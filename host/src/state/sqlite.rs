@@ -25,6 +25,9 @@ pub const FILE_NAME: &str = "state.sqlite3";
 /// The data dir in the project folder when `--data-dir` is not given.
 pub const DEFAULT_DIR: &str = ".wisp";
 
+/// Channels one project keeps the history of; a new channel past it is not kept.
+pub const MAX_LOGS: usize = 10_000;
+
 /// Space ids kept in memory; past it the map is cleared (ids are looked up again).
 const CACHED_SPACES: usize = 10_000;
 
@@ -175,21 +178,39 @@ impl Db {
         Ok(id)
     }
 
-    /// Log `log`'s id, epoch and next offset, made (with a new epoch) if it does not exist.
-    fn log(tx: &rusqlite::Transaction<'_>, log: &LogSpace) -> rusqlite::Result<(i64, String, u64)> {
-        let found = tx
-            .prepare_cached("SELECT id, epoch, next FROM logs WHERE project = ?1 AND topic = ?2")?
+    /// Log `log`'s id, epoch and next offset, if it exists.
+    fn find_log(
+        tx: &rusqlite::Transaction<'_>,
+        log: &LogSpace,
+    ) -> rusqlite::Result<Option<(i64, String, u64)>> {
+        tx.prepare_cached("SELECT id, epoch, next FROM logs WHERE project = ?1 AND topic = ?2")?
             .query_row(params![&*log.project, &*log.topic], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
             })
-            .optional()?;
-        if let Some(found) = found {
-            return Ok(found);
+            .optional()
+    }
+
+    /// Log `log`'s id, epoch and next offset, made (with a new epoch) if it does not exist
+    /// and the project has fewer than [`MAX_LOGS`].
+    fn log(
+        tx: &rusqlite::Transaction<'_>,
+        log: &LogSpace,
+    ) -> rusqlite::Result<StateResult<(i64, String, u64)>> {
+        if let Some(found) = Db::find_log(tx, log)? {
+            return Ok(Ok(found));
+        }
+        let logs: i64 = tx
+            .prepare_cached("SELECT count(*) FROM logs WHERE project = ?1")?
+            .query_row(params![&*log.project], |row| row.get(0))?;
+        if logs as usize >= MAX_LOGS {
+            return Ok(Err(StateError::TooLarge(format!(
+                "the project keeps the history of {MAX_LOGS} channels already"
+            ))));
         }
         let epoch = new_epoch();
         tx.prepare_cached("INSERT INTO logs (project, topic, epoch) VALUES (?1, ?2, ?3)")?
             .execute(params![&*log.project, &*log.topic, &epoch])?;
-        Ok((tx.last_insert_rowid(), epoch, 1))
+        Ok(Ok((tx.last_insert_rowid(), epoch, 1)))
     }
 
     fn remember(&mut self, key: SpaceKey, id: i64) {
@@ -561,7 +582,10 @@ impl StateEngine for Sqlite {
             let tx = db
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (id, epoch, offset) = Db::log(&tx, log)?;
+            let (id, epoch, offset) = match Db::log(&tx, log)? {
+                Ok(found) => found,
+                Err(refused) => return Ok(Err(refused)),
+            };
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO log_entries (log, offset, time, text, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
@@ -582,7 +606,15 @@ impl StateEngine for Sqlite {
     ) -> StateFuture<'a, LogRead> {
         ready(self.with(|db| {
             let tx = db.conn.transaction()?;
-            let (id, epoch, next) = Db::log(&tx, log)?;
+            // Reading makes no log: a channel nobody published on has no epoch yet.
+            let Some((id, epoch, next)) = Db::find_log(&tx, log)? else {
+                return Ok(Ok(LogRead {
+                    epoch: String::new(),
+                    first: 1,
+                    next: 1,
+                    entries: Vec::new(),
+                }));
+            };
             let cutoff = log.ttl_ms.map_or(0, |ttl| now_ms.saturating_sub(ttl)) as i64;
             let first: i64 = tx
                 .prepare_cached(
@@ -802,11 +834,15 @@ mod tests {
         let empty = block(engine.read_log(&room, Range::Last(10), 0)).unwrap();
         assert_eq!((empty.first, empty.next), (1, 1));
         assert!(empty.entries.is_empty());
+        assert_eq!(empty.epoch, "", "reading makes no log, so no epoch");
+        let mut epoch = None;
         for i in 1..=5u64 {
             let appended = block(engine.append(&room, message(&format!("m{i}"), i))).unwrap();
             assert_eq!(appended.offset, i);
-            assert_eq!(appended.epoch, empty.epoch, "one epoch while the log lives");
+            let epoch = epoch.get_or_insert(appended.epoch.clone());
+            assert_eq!(&appended.epoch, epoch, "one epoch while the log lives");
         }
+        let epoch = epoch.unwrap();
         let read = block(engine.read_log(&room, Range::Last(10), 5)).unwrap();
         assert_eq!(offsets(&read), [3, 4, 5], "the newest three");
         assert_eq!((read.first, read.next), (3, 6));
@@ -842,15 +878,12 @@ mod tests {
         drop(engine);
         let again = Sqlite::in_dir(dir.path());
         let read = block(again.read_log(&room, Range::Last(10), 5)).unwrap();
-        assert_eq!((read.epoch.as_str(), read.next), (empty.epoch.as_str(), 6));
+        assert_eq!((read.epoch.as_str(), read.next), (epoch.as_str(), 6));
         let elsewhere = tempfile::tempdir().unwrap();
         let fresh = Sqlite::in_dir(elsewhere.path());
-        assert_ne!(
-            block(fresh.read_log(&room, Range::Last(1), 0))
-                .unwrap()
-                .epoch,
-            empty.epoch
-        );
+        let restarted = block(fresh.append(&room, message("m1", 1))).unwrap();
+        assert_eq!(restarted.offset, 1);
+        assert_ne!(restarted.epoch, epoch, "a lost history is a new epoch");
     }
 
     #[test]
