@@ -249,6 +249,15 @@ macro_rules! with_imports {
                 /// Wisp's own calls, which Taubyte's host lacks. Writes the status code of
                 /// the response a `doHttpRequest` received; before a send, errno 9.
                 fn httpResponseStatus(client_id: u32, request_id: u32, status_ptr: *mut u32) -> u32;
+                /// The messages channel `channel` keeps (`wisp.history`): with `since` 0, the
+                /// newest `last`; else every one after offset `since` (at most 10,000). The
+                /// encoding is `wisp-sdk`'s `pubsub::History`. A channel no resource serves,
+                /// or one that keeps no history, is errno 40; a state engine failure, 23.
+                fn channelHistorySize(
+                    channel: *const u8, channel_len: usize, last: u32, since: u64, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes what `channelHistorySize` measured: there is no length.
+                fn channelHistory(buf: *mut u8) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.

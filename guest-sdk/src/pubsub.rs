@@ -63,6 +63,109 @@ impl Channel {
     pub fn web_socket(&self) -> WebSocket<'_> {
         WebSocket { channel: self }
     }
+
+    /// What the channel keeps of its messages, oldest first: its messaging resource must
+    /// have `wisp: {history: ...}`. A Wisp call (import module `wisp`): Taubyte has none.
+    ///
+    /// ```no_run
+    /// use wisp_sdk::pubsub::{self, Since};
+    /// # fn f() -> wisp_sdk::Result<()> {
+    /// let room = pubsub::channel("chat/lobby")?;
+    /// let recent = room.history(Since::Last(50))?;
+    /// for message in &recent.messages {
+    ///     println!("{} at {}: {:?}", message.offset, message.time_ms, message.data);
+    /// }
+    /// // Later: only what came after.
+    /// let newer = room.history(Since::Offset(recent.last_offset().unwrap_or(0)))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn history(&self, since: Since) -> Result<History> {
+        let (last, offset) = match since {
+            Since::Last(n) => (n.min(u32::MAX as usize) as u32, 0),
+            Since::Offset(offset) => (0, offset),
+        };
+        let raw = fetch::bytes(
+            || format!("the history of channel `{}`", self.name),
+            |size| safe::channel_history_size(&self.name, last, offset, size),
+            safe::channel_history,
+        )?;
+        History::decode(&raw)
+            .ok_or_else(|| Error::new(format!("the history of channel `{}` is garbled", self.name)))
+    }
+}
+
+/// Which kept messages [`Channel::history`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// The newest n.
+    Last(usize),
+    /// Every one after this offset (an offset of 0 reads them all).
+    Offset(u64),
+}
+
+/// What a channel keeps of its messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Changes when the channel's history is lost or reset: offsets of another epoch mean
+    /// nothing now. Empty when nothing was ever kept.
+    pub epoch: String,
+    /// Oldest first.
+    pub messages: Vec<KeptMessage>,
+}
+
+/// One kept message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptMessage {
+    /// Its place in the channel, from 1, one more per message.
+    pub offset: u64,
+    /// When it was published, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Sent as text (else binary).
+    pub text: bool,
+    pub data: Vec<u8>,
+}
+
+impl History {
+    /// The newest message's offset, to read on from.
+    pub fn last_offset(&self) -> Option<u64> {
+        self.messages.last().map(|m| m.offset)
+    }
+
+    /// Reads the host's encoding (see the host's `channelHistory`).
+    fn decode(mut raw: &[u8]) -> Option<Self> {
+        fn take<'a>(raw: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            if raw.len() < n {
+                return None;
+            }
+            let (head, rest) = raw.split_at(n);
+            *raw = rest;
+            Some(head)
+        }
+        fn u32_of(raw: &mut &[u8]) -> Option<u32> {
+            Some(u32::from_le_bytes(take(raw, 4)?.try_into().ok()?))
+        }
+        fn u64_of(raw: &mut &[u8]) -> Option<u64> {
+            Some(u64::from_le_bytes(take(raw, 8)?.try_into().ok()?))
+        }
+        let epoch_len = u32_of(&mut raw)? as usize;
+        let epoch = String::from_utf8(take(&mut raw, epoch_len)?.to_vec()).ok()?;
+        let count = u32_of(&mut raw)? as usize;
+        let mut messages = Vec::with_capacity(count.min(raw.len() / 21));
+        for _ in 0..count {
+            let offset = u64_of(&mut raw)?;
+            let time_ms = u64_of(&mut raw)?;
+            let text = take(&mut raw, 1)?[0] == 1;
+            let len = u32_of(&mut raw)? as usize;
+            let data = take(&mut raw, len)?.to_vec();
+            messages.push(KeptMessage {
+                offset,
+                time_ms,
+                text,
+                data,
+            });
+        }
+        raw.is_empty().then_some(History { epoch, messages })
+    }
 }
 
 /// The WebSocket bridge of a [`Channel`].
@@ -129,6 +232,36 @@ impl PubSubEvent {
             |buf| safe::message_channel(self.id, buf),
         )?;
         Channel::new(name)
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_host_encoding_and_refuses_garbage() {
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(b"ep");
+        raw.extend_from_slice(&1u32.to_le_bytes());
+        raw.extend_from_slice(&7u64.to_le_bytes());
+        raw.extend_from_slice(&99u64.to_le_bytes());
+        raw.push(1);
+        raw.extend_from_slice(&2u32.to_le_bytes());
+        raw.extend_from_slice(b"hi");
+        let history = History::decode(&raw).unwrap();
+        assert_eq!(history.epoch, "ep");
+        assert_eq!(history.last_offset(), Some(7));
+        assert_eq!(history.messages[0].data, b"hi");
+        assert!(history.messages[0].text);
+        assert!(
+            History::decode(&raw[..raw.len() - 1]).is_none(),
+            "cut short"
+        );
+        let mut longer = raw.clone();
+        longer.push(0);
+        assert!(History::decode(&longer).is_none(), "bytes left over");
     }
 }
 

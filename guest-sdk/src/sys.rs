@@ -537,4 +537,21 @@ pub(crate) mod safe {
         // SAFETY: `status` is a live u32.
         unsafe { httpResponseStatus(client, request, status) }
     }
+
+    /// A Wisp call (module `wisp`): a channel's kept messages.
+    pub(crate) fn channel_history_size(
+        channel: &str,
+        last: u32,
+        since: u64,
+        size: &mut usize,
+    ) -> u32 {
+        // SAFETY: `channel` is read-only input; `size` is a live usize.
+        unsafe { channelHistorySize(channel.as_ptr(), channel.len(), last, since, size) }
+    }
+
+    /// `buf` must be exactly the size `channel_history_size` reported: this call has no length.
+    pub(crate) fn channel_history(buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes the history it measured, which is `buf.len()` bytes.
+        unsafe { channelHistory(buf.as_mut_ptr()) }
+    }
 }

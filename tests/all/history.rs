@@ -218,3 +218,45 @@ async fn a_stale_epoch_or_a_trimmed_offset_closes_with_4412() {
     publish(&server, channel, "next").await;
     assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("next"));
 }
+
+#[tokio::test]
+async fn a_function_reads_a_channels_history() {
+    let p = project();
+    p.http_function(
+        "history",
+        "GET",
+        "/history",
+        "history",
+        &wisp_e2e::test_wasm("abi"),
+    );
+    let server = Server::start(p.path()).await;
+    let read = |query: &str| {
+        let path = format!("/history?{query}");
+        let server = &server;
+        async move { server.get(&path).await.text() }
+    };
+    assert_eq!(
+        read("channel=kept/fn&last=5").await,
+        "epoch=none\n",
+        "nothing kept yet"
+    );
+    for i in 1..=7 {
+        publish(&server, "kept/fn", &format!("m{i}")).await;
+    }
+    assert_eq!(
+        read("channel=kept/fn&last=2").await,
+        "epoch=set\n6:m6\n7:m7\n"
+    );
+    assert_eq!(
+        read("channel=kept/fn&since=5").await,
+        "epoch=set\n6:m6\n7:m7\n"
+    );
+    assert_eq!(
+        read("channel=kept/fn&since=1").await,
+        "epoch=set\n3:m3\n4:m4\n5:m5\n6:m6\n7:m7\n",
+        "what is still kept"
+    );
+    // A channel that keeps nothing, or that no resource serves, is errno 40.
+    assert_eq!(read("channel=room/x&last=1").await, "error=40");
+    assert_eq!(read("channel=nowhere&last=1").await, "error=40");
+}

@@ -4,7 +4,7 @@
 //! message limit; [`Channels`] is that much, and messaging's `Hub` implements it. So this
 //! module never imports messaging, and the calls can be tested with any implementation.
 
-use crate::state::FunctionState;
+use crate::state::{FunctionState, LogRead, Range};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -32,6 +32,12 @@ pub trait Channels: Send + Sync {
 
     /// The largest message a guest may publish, in bytes.
     fn max_message(&self) -> usize;
+
+    /// What `channel` (in messaging scope `scope`) keeps of its messages in `range`.
+    fn history(&self, scope: usize, channel: &str, range: Range) -> Result<LogRead, Refusal> {
+        let _ = (scope, range);
+        Err(format!("channel `{channel}` keeps no history here").into())
+    }
 }
 
 /// Where one invocation's pub/sub calls go, and who is calling.

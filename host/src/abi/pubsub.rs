@@ -8,9 +8,11 @@
 
 use super::memory::GuestMemory;
 use super::{call, AbiState, Errno, View, SDK_MODULE};
+use crate::state::{LogRead, Range};
 use bytes::Bytes;
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
+use wisp_abi::WISP_MODULE;
 
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
@@ -99,6 +101,54 @@ pub fn add_to_linker<T: Send + 'static>(
         },
     )?;
     linker.func_wrap(
+        WISP_MODULE,
+        name::channelHistorySize,
+        move |mut c: Caller<'_, T>,
+              chan: i32,
+              chan_len: i32,
+              last: i32,
+              since: i64,
+              size_ptr: i32|
+              -> i32 {
+            call(&mut c, view, |mem, st| {
+                mem.check_u32(size_ptr)?;
+                let channel =
+                    channel_name(mem, chan, chan_len, &st.function, Errno::ChannelNotFound)?;
+                let range = match since as u64 {
+                    0 => Range::Last(last as u32 as usize),
+                    offset => Range::After(offset),
+                };
+                let read = st.env.channels.history(st.env.scope, &channel, range);
+                let read = read.map_err(|error| {
+                    tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                        error = %error.to_string().escape_debug(), "channel history refused");
+                    match error.downcast_ref::<crate::state::StateError>() {
+                        Some(_) => Errno::DatabaseGetFailed,
+                        None => Errno::ChannelNotFound,
+                    }
+                })?;
+                let encoded = encode_history(&read);
+                mem.write_u32(size_ptr, encoded.len() as u32)?;
+                st.stores.history_measured = Some(encoded);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
+        name::channelHistory,
+        move |mut c: Caller<'_, T>, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                let measured = st
+                    .stores
+                    .history_measured
+                    .take()
+                    .ok_or(Errno::ChannelNotFound)?;
+                mem.write(buf, &measured)
+            })
+        },
+    )?;
+    linker.func_wrap(
         SDK_MODULE,
         name::getMessageChannelSize,
         move |mut c: Caller<'_, T>, id: i32, size_ptr: i32| -> i32 {
@@ -118,6 +168,25 @@ pub fn add_to_linker<T: Send + 'static>(
         },
     )?;
     Ok(())
+}
+
+/// A read of a channel's history as `channelHistory` writes it, little-endian:
+/// `u32 epoch length, epoch, u32 count`, then per message `u64 offset, u64 time in ms,
+/// u8 text flag, u32 length, data`.
+fn encode_history(read: &LogRead) -> Vec<u8> {
+    let size: usize = read.entries.iter().map(|e| 21 + e.data.len()).sum();
+    let mut out = Vec::with_capacity(8 + read.epoch.len() + size);
+    out.extend_from_slice(&(read.epoch.len() as u32).to_le_bytes());
+    out.extend_from_slice(read.epoch.as_bytes());
+    out.extend_from_slice(&(read.entries.len() as u32).to_le_bytes());
+    for entry in &read.entries {
+        out.extend_from_slice(&entry.offset.to_le_bytes());
+        out.extend_from_slice(&entry.time_ms.to_le_bytes());
+        out.push(u8::from(entry.text));
+        out.extend_from_slice(&(entry.data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&entry.data);
+    }
+    out
 }
 
 /// A channel name from guest memory. Not UTF-8 is refused with `refused` (the

@@ -75,6 +75,8 @@ pub struct StoreHandles {
     /// The version `storageCurrentVersionSize` measured, by file name, for
     /// `storageCurrentVersion` (which has no storage id).
     pub current_version: Option<(String, Vec<u8>)>,
+    /// The channel history `channelHistorySize` measured, for `channelHistory`.
+    pub history_measured: Option<Vec<u8>>,
 }
 
 impl Default for StoreHandles {
@@ -86,6 +88,7 @@ impl Default for StoreHandles {
             files: Handles::new(MAX_FILES_OPENED),
             file_bytes: 0,
             current_version: None,
+            history_measured: None,
         }
     }
 }

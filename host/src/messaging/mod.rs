@@ -24,6 +24,7 @@ pub mod scope;
 
 use crate::abi::channels::{Channels, Refusal};
 use crate::runtime::deployment::Deployment;
+use crate::state::{LogRead, Range};
 use broker::{Broker, PublishError, Reach, SinkId};
 use bytes::Bytes;
 use scope::{AccessError, Scopes};
@@ -322,6 +323,17 @@ impl Channels for Hub {
 
     fn max_message(&self) -> usize {
         self.max_message
+    }
+
+    fn history(&self, scope: usize, channel: &str, range: Range) -> Result<LogRead, Refusal> {
+        let scope = self.scopes.get(scope);
+        scope.check(channel, false)?;
+        let kept = scope
+            .history(channel)
+            .ok_or_else(|| format!("channel `{channel}` keeps no history (`wisp.history`)"))?;
+        let log = self.history.space(&scope.topic(channel), kept);
+        let read = self.history.read(&log, range);
+        read.map_err(|error| -> Refusal { Box::new(crate::state::StateError::Unavailable(error)) })
     }
 }
 

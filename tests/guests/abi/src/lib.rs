@@ -14,6 +14,7 @@
 //! | `imports` | `linked`; the module imports every raw call `wisp-sdk` declares |
 //! | `storage_walk`, `storage_errors` | see [`storage`] |
 //! | `fetch`, `fetch_open`, `fetch_raw` | outbound HTTP, see [`outbound`] |
+//! | `history` | a channel's kept messages: `?channel=` and `?last=` or `?since=` |
 
 mod outbound;
 mod storage;
@@ -171,5 +172,40 @@ fn imports(event: Event) -> Result<()> {
     let http = event.http()?;
     std::hint::black_box(wisp_sdk::sys::every_import());
     http.write(b"linked")?;
+    Ok(())
+}
+
+/// `?channel=` and `?last=N` or `?since=OFFSET`: the channel's kept messages as
+/// `epoch=<set|none>` then `<offset>:<data>` lines, or `error=<errno>`.
+#[wisp_sdk::function]
+fn history(event: Event) -> Result<()> {
+    use wisp_sdk::pubsub::{self, Since};
+    let http = event.http()?;
+    let query = http.query();
+    let channel = pubsub::channel(&query.get("channel")?)?;
+    let since = match query.get("since").unwrap_or_default().as_str() {
+        "" => Since::Last(query.get("last").unwrap_or_default().parse().unwrap_or(0)),
+        offset => Since::Offset(offset.parse()?),
+    };
+    let body = match channel.history(since) {
+        Ok(history) => {
+            let epoch = if history.epoch.is_empty() {
+                "none"
+            } else {
+                "set"
+            };
+            let mut body = format!("epoch={epoch}\n");
+            for message in &history.messages {
+                body += &format!(
+                    "{}:{}\n",
+                    message.offset,
+                    String::from_utf8_lossy(&message.data)
+                );
+            }
+            body
+        }
+        Err(err) => format!("error={}", err.errno().map_or(0, |e| e.code())),
+    };
+    http.write(body.as_bytes())?;
     Ok(())
 }
