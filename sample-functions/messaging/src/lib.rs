@@ -32,13 +32,6 @@ mod websocket;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Microseconds since the Unix epoch (0 for a clock set before 1970).
-fn unix_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_micros())
-}
-
 /// Seconds since the Unix epoch, Go's `time.Now().Unix()` (0 for a clock set before 1970).
 fn unix_time() -> i64 {
     SystemTime::now()
