@@ -49,6 +49,31 @@ pub(crate) fn string(
     String::from_utf8(raw).map_err(|_| Error::new(format!("{} is not valid utf-8", what())))
 }
 
+/// A streamed read for `std::io::Read`: `read(buf, count)` is the host call filling `buf`.
+/// EOF (errno 8) comes with the last bytes and sets `done`; later reads give 0 without a
+/// call. A count past the buffer is never trusted (`Read` callers index with it).
+pub(crate) fn stream_read(
+    buf: &mut [u8],
+    done: &mut bool,
+    what: impl FnOnce() -> String,
+    read: impl FnOnce(&mut [u8], &mut u32) -> u32,
+) -> std::io::Result<usize> {
+    if *done || buf.is_empty() {
+        return Ok(0);
+    }
+    let mut count = 0;
+    let code = read(buf, &mut count);
+    let count = (count as usize).min(buf.len());
+    match Errno::from(code) {
+        Errno::Ok => Ok(count),
+        Errno::Eof => {
+            *done = true;
+            Ok(count)
+        }
+        errno => Err(Error::call(errno, what()).into()),
+    }
+}
+
 /// Splits a NUL-terminated name list. An empty trailing piece (after the last NUL) is dropped;
 /// a list whose last name lacks its NUL still yields that name.
 pub(crate) fn split_names(list: &[u8]) -> Vec<String> {

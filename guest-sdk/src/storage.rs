@@ -25,7 +25,7 @@
 use std::fmt;
 use std::io;
 
-use crate::error::{check, Errno, Error, Result};
+use crate::error::{check, Error, Result};
 use crate::fetch;
 use crate::sys::safe;
 
@@ -279,21 +279,13 @@ impl FileReader {
 
 impl io::Read for FileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        let mut count = 0;
-        let code = safe::storage_read_file(self.storage, self.fd, buf, &mut count);
-        // Never trust a count past the buffer; `Read` callers index with it.
-        let count = (count as usize).min(buf.len());
-        match Errno::from(code) {
-            Errno::Ok => Ok(count),
-            Errno::Eof => {
-                self.done = true;
-                Ok(count)
-            }
-            errno => Err(Error::call(errno, "reading a storage file").into()),
-        }
+        let (storage, fd) = (self.storage, self.fd);
+        fetch::stream_read(
+            buf,
+            &mut self.done,
+            || "reading a storage file".into(),
+            |buf, count| safe::storage_read_file(storage, fd, buf, count),
+        )
     }
 }
 

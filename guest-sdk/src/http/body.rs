@@ -2,7 +2,8 @@
 
 use std::io;
 
-use crate::error::{check, Errno, Error, Result};
+use crate::error::{check, Result};
+use crate::fetch;
 use crate::sys::safe;
 
 /// The request body. Read it with [`std::io::Read`]; the end of the body reads as 0 bytes.
@@ -39,21 +40,18 @@ impl Body {
 
 impl io::Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        let mut count = 0;
-        let code = safe::read_body(self.id, buf, &mut count);
-        // Never trust a count past the buffer; `Read` callers index with it.
-        let count = count.min(buf.len());
-        match Errno::from(code) {
-            Errno::Ok => Ok(count),
-            // EOF comes together with the last bytes.
-            Errno::Eof => {
-                self.done = true;
-                Ok(count)
-            }
-            errno => Err(Error::call(errno, "reading the request body").into()),
-        }
+        let id = self.id;
+        let read = |buf: &mut [u8], count: &mut u32| {
+            let mut n = 0;
+            let code = safe::read_body(id, buf, &mut n);
+            *count = u32::try_from(n).unwrap_or(u32::MAX);
+            code
+        };
+        fetch::stream_read(
+            buf,
+            &mut self.done,
+            || "reading the request body".into(),
+            read,
+        )
     }
 }

@@ -203,20 +203,12 @@ impl Response {
 
 impl io::Read for Response {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        let mut count = 0;
-        let code = safe::read_http_response(self.client, self.id, buf, &mut count);
-        let count = (count as usize).min(buf.len());
-        match Errno::from(code) {
-            Errno::Ok => Ok(count),
-            // EOF comes together with the last bytes.
-            Errno::Eof => {
-                self.done = true;
-                Ok(count)
-            }
-            errno => Err(Error::call(errno, format!("reading the body of `{}`", self.url)).into()),
-        }
+        let (client, id, url) = (self.client, self.id, &self.url);
+        fetch::stream_read(
+            buf,
+            &mut self.done,
+            || format!("reading the body of `{url}`"),
+            |buf, count| safe::read_http_response(client, id, buf, count),
+        )
     }
 }

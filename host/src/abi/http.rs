@@ -4,7 +4,7 @@
 //! query parameter or header reads as an empty value with errno 0, as in Taubyte.
 
 use super::http_event::HttpEvent;
-use super::memory::nul_list;
+use super::memory::{hand_over, nul_list};
 use super::{call, split, Errno, View, SDK_MODULE};
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
@@ -192,16 +192,7 @@ fn add_body_calls<T: Send + 'static>(
                     Ok(http) => http.body.read(cap as u32 as usize).await,
                     Err(errno) => return errno.code() as i32,
                 };
-                call(&mut c, view, |mem, _| {
-                    let (chunk, last) = read?;
-                    mem.write(buf, &chunk)?;
-                    mem.write_u32(count_ptr, chunk.len() as u32)?;
-                    if last {
-                        Err(Errno::Eof)
-                    } else {
-                        Ok(())
-                    }
-                })
+                call(&mut c, view, |mem, _| hand_over(mem, buf, count_ptr, read))
             })
         },
     )?;

@@ -16,7 +16,7 @@
 
 use super::handles::Handles;
 use super::http_event::{BodyReader, BoxError};
-use super::memory::GuestMemory;
+use super::memory::{hand_over, GuestMemory};
 use super::state::AbiState;
 use super::{call, split, Errno, View, SDK_MODULE};
 use crate::egress::{Failure, Outbound};
@@ -350,9 +350,38 @@ fn add_header_calls<T: Send + 'static>(
             })
         },
     )?;
+    let request_headers: Headers =
+        |st, client, request| Ok(&st.http_clients.request(client, request)?.headers);
+    add_header_reads(
+        linker,
+        view,
+        [
+            name::getHttpRequestHeaderSize,
+            name::getHttpRequestHeader,
+            name::getHttpRequestHeaderKeysSize,
+            name::getHttpRequestHeaderKeys,
+        ],
+        request_headers,
+    )?;
+    Ok(())
+}
+
+/// Where a header-reading call finds its headers: a request's, or its response's.
+type Headers = fn(&mut AbiState, i32, i32) -> Result<&HeaderMap, Errno>;
+
+/// Defines `sized(client, req, key, keyLen, sizePtr)`, `value(client, req, key, keyLen,
+/// buf)`, `keys_sized(client, req, sizePtr)` and `keys(client, req, buf, bufLen)` over the
+/// headers `headers` finds. The value call has no length: it writes what the size gave,
+/// which cannot change between the two (only the guest changes its request's headers).
+fn add_header_reads<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: impl View<T>,
+    [sized, value, keys_sized, key_list]: [&'static str; 4],
+    headers: Headers,
+) -> anyhow::Result<()> {
     linker.func_wrap(
         SDK_MODULE,
-        name::getHttpRequestHeaderSize,
+        sized,
         move |mut c: Caller<'_, T>,
               client: i32,
               request: i32,
@@ -361,8 +390,7 @@ fn add_header_calls<T: Send + 'static>(
               size_ptr: i32|
               -> i32 {
             call(&mut c, view, |mem, st| {
-                let request = st.http_clients.request(client, request)?;
-                let list = values(&request.headers, mem.slice(key, key_len)?);
+                let list = values(headers(st, client, request)?, mem.slice(key, key_len)?);
                 mem.write_u32(size_ptr, list.len() as u32)
                     .map_err(|_| Errno::MemoryWriteFailed)
             })
@@ -370,7 +398,7 @@ fn add_header_calls<T: Send + 'static>(
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        name::getHttpRequestHeader,
+        value,
         move |mut c: Caller<'_, T>,
               client: i32,
               request: i32,
@@ -379,19 +407,17 @@ fn add_header_calls<T: Send + 'static>(
               buf: i32|
               -> i32 {
             call(&mut c, view, |mem, st| {
-                let request = st.http_clients.request(client, request)?;
-                let list = values(&request.headers, mem.slice(key, key_len)?);
+                let list = values(headers(st, client, request)?, mem.slice(key, key_len)?);
                 mem.write(buf, &list)
             })
         },
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        name::getHttpRequestHeaderKeysSize,
+        keys_sized,
         move |mut c: Caller<'_, T>, client: i32, request: i32, size_ptr: i32| -> i32 {
             call(&mut c, view, |mem, st| {
-                let request = st.http_clients.request(client, request)?;
-                let list = keys(&request.headers);
+                let list = keys(headers(st, client, request)?);
                 mem.write_u32(size_ptr, list.len() as u32)
                     .map_err(|_| Errno::MemoryWriteFailed)
             })
@@ -399,11 +425,10 @@ fn add_header_calls<T: Send + 'static>(
     )?;
     linker.func_wrap(
         SDK_MODULE,
-        name::getHttpRequestHeaderKeys,
+        key_list,
         move |mut c: Caller<'_, T>, client: i32, request: i32, buf: i32, buf_len: i32| -> i32 {
             call(&mut c, view, |mem, st| {
-                let request = st.http_clients.request(client, request)?;
-                mem.write_sized(buf, buf_len, &keys(&request.headers))
+                mem.write_sized(buf, buf_len, &keys(headers(st, client, request)?))
             })
         },
     )?;
@@ -482,16 +507,7 @@ fn add_send_calls<T: Send + 'static>(
                 if received.body.too_large {
                     tracing::warn!(function = %function, "an HTTP response body is over {limit} bytes (--egress-max-response); read refused");
                 }
-                call(&mut c, view, |mem, _| {
-                    let (chunk, last) = read?;
-                    mem.write(buf, &chunk)?;
-                    mem.write_u32(count_ptr, chunk.len() as u32)?;
-                    if last {
-                        Err(Errno::Eof)
-                    } else {
-                        Ok(())
-                    }
-                })
+                call(&mut c, view, |mem, _| hand_over(mem, buf, count_ptr, read))
             })
         },
     )?;
@@ -563,61 +579,18 @@ fn add_response_calls<T: Send + 'static>(
         let request = st.http_clients.request(client, request)?;
         request.response.as_ref().ok_or(Errno::ReadHeaders)
     }
-    linker.func_wrap(
-        SDK_MODULE,
-        name::getHttpResponseHeaderSize,
-        move |mut c: Caller<'_, T>,
-              client: i32,
-              request: i32,
-              key: i32,
-              key_len: i32,
-              size_ptr: i32|
-              -> i32 {
-            call(&mut c, view, |mem, st| {
-                let received = received(st, client, request)?;
-                let list = values(&received.headers, mem.slice(key, key_len)?);
-                mem.write_u32(size_ptr, list.len() as u32)
-                    .map_err(|_| Errno::MemoryWriteFailed)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        SDK_MODULE,
-        name::getHttpResponseHeader,
-        move |mut c: Caller<'_, T>,
-              client: i32,
-              request: i32,
-              key: i32,
-              key_len: i32,
-              buf: i32|
-              -> i32 {
-            call(&mut c, view, |mem, st| {
-                let received = received(st, client, request)?;
-                let list = values(&received.headers, mem.slice(key, key_len)?);
-                mem.write(buf, &list)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        SDK_MODULE,
-        name::getHttpResponseHeaderKeysSize,
-        move |mut c: Caller<'_, T>, client: i32, request: i32, size_ptr: i32| -> i32 {
-            call(&mut c, view, |mem, st| {
-                let list = keys(&received(st, client, request)?.headers);
-                mem.write_u32(size_ptr, list.len() as u32)
-                    .map_err(|_| Errno::MemoryWriteFailed)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        SDK_MODULE,
-        name::getHttpResponseHeaderKeys,
-        move |mut c: Caller<'_, T>, client: i32, request: i32, buf: i32, buf_len: i32| -> i32 {
-            call(&mut c, view, |mem, st| {
-                let list = keys(&received(st, client, request)?.headers);
-                mem.write_sized(buf, buf_len, &list)
-            })
-        },
+    let response_headers: Headers =
+        |st, client, request| Ok(&received(st, client, request)?.headers);
+    add_header_reads(
+        linker,
+        view,
+        [
+            name::getHttpResponseHeaderSize,
+            name::getHttpResponseHeader,
+            name::getHttpResponseHeaderKeysSize,
+            name::getHttpResponseHeaderKeys,
+        ],
+        response_headers,
     )?;
     linker.func_wrap(
         WISP_MODULE,

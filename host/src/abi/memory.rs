@@ -87,6 +87,24 @@ impl<'a> GuestMemory<'a> {
     }
 }
 
+/// The end of a streamed read (`(..., buf, bufLen, countPtr)`): writes the chunk read and
+/// its length; errno 8 (EOF) comes with the last bytes.
+pub fn hand_over(
+    mem: &mut GuestMemory<'_>,
+    buf: i32,
+    count_ptr: i32,
+    read: Result<(bytes::Bytes, bool), Errno>,
+) -> Result<(), Errno> {
+    let (chunk, last) = read?;
+    mem.write(buf, &chunk)?;
+    mem.write_u32(count_ptr, chunk.len() as u32)?;
+    if last {
+        Err(Errno::Eof)
+    } else {
+        Ok(())
+    }
+}
+
 /// Joins names the way Taubyte passes string lists: each name followed by a NUL.
 pub fn nul_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     let mut out = Vec::new();
