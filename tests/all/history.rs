@@ -260,3 +260,21 @@ async fn a_function_reads_a_channels_history() {
     assert_eq!(read("channel=room/x&last=1").await, "error=40");
     assert_eq!(read("channel=nowhere&last=1").await, "error=40");
 }
+
+#[tokio::test]
+async fn a_replay_past_the_send_queue_closes_with_1008() {
+    let p = project();
+    let mut config = wisp_e2e::test_config();
+    config.websocket.send_queue = 2000;
+    let server = Server::start_with(p.path(), config).await;
+    let big = "x".repeat(1000);
+    for _ in 0..5 {
+        publish(&server, "kept/big", &big).await;
+    }
+    // Five 1000-byte messages are more than the client may be behind: a slow consumer.
+    let mut ws = server.ws(&format!("{}?last=5", ws_path("kept/big"))).await;
+    assert_eq!(close_code(&mut ws).await, Some(1008));
+    // One fits.
+    let mut ws = server.ws(&format!("{}?last=1", ws_path("kept/big"))).await;
+    assert_eq!(next_text(&mut ws, WAIT).await.map(|t| t.len()), Some(1000));
+}

@@ -393,14 +393,7 @@ impl StateEngine for JetStream {
             let sp = token(space);
             let (mut versions, revision) = index(kv, &sp, name).await?;
             let latest = versions.last().map(|(v, _)| *v);
-            let version = match (latest, write.overwrite, write.versioning) {
-                (None, _, _) => 1,
-                (Some(latest), true, _) => latest,
-                (Some(latest), false, true) => latest
-                    .checked_add(1)
-                    .ok_or_else(|| StateError::TooLarge("no versions left".into()))?,
-                (Some(_), false, false) => return Err(StateError::Exists(name.into())),
-            };
+            let version = write.version(name, latest)?;
             let old = versions
                 .iter()
                 .find(|(v, _)| *v == version)

@@ -73,6 +73,22 @@ pub struct ObjectWrite {
     pub overwrite: bool,
 }
 
+impl ObjectWrite {
+    /// The version a new content of file `name` gets when its latest is `latest`: 1 for a
+    /// new file, the latest when overwriting, the next with versioning; without either, the
+    /// file exists already.
+    pub fn version(self, name: &str, latest: Option<u32>) -> StateResult<u32> {
+        match (latest, self.overwrite, self.versioning) {
+            (None, _, _) => Ok(1),
+            (Some(latest), true, _) => Ok(latest),
+            (Some(latest), false, true) => latest
+                .checked_add(1)
+                .ok_or_else(|| StateError::TooLarge("no versions left".into())),
+            (Some(_), false, false) => Err(StateError::Exists(name.into())),
+        }
+    }
+}
+
 /// One version of a stored file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Object {

@@ -426,14 +426,9 @@ impl StateEngine for Sqlite {
                 let latest: Option<u32> = tx
                     .prepare_cached("SELECT max(version) FROM objects WHERE space = ?1 AND name = ?2")?
                     .query_row(params![id, name], |row| row.get(0))?;
-                let version = match (latest, write.overwrite, write.versioning) {
-                    (None, _, _) => 1,
-                    (Some(latest), true, _) => latest,
-                    (Some(latest), false, true) => match latest.checked_add(1) {
-                        Some(next) => next,
-                        None => return Ok(Err(StateError::TooLarge("no versions left".into()))),
-                    },
-                    (Some(_), false, false) => return Ok(Err(StateError::Exists(name.into()))),
+                let version = match write.version(name, latest) {
+                    Ok(version) => version,
+                    Err(refused) => return Ok(Err(refused)),
                 };
                 let old: Option<i64> = tx
                     .prepare_cached(
