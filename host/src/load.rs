@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// The path of Wisp's health endpoint, which no function route can take.
 pub const HEALTH_PATH: &str = "/_wisp/health";
 
+/// The path of Wisp's JavaScript client for channels, which no function route can take.
+pub const CLIENT_JS_PATH: &str = "/_wisp/client.js";
+
 /// How to run what is loaded.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -148,14 +151,12 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                 ..
             } => {
                 for (i, path) in paths.iter().enumerate() {
-                    if path == HEALTH_PATH {
+                    if path == HEALTH_PATH || path == CLIENT_JS_PATH {
                         diagnostics.push(Diagnostic::warning(
                             function.file.clone(),
                             None,
                             format!("trigger.paths[{i}]"),
-                            format!(
-                                "{path} is Wisp's health endpoint; this function never gets it"
-                            ),
+                            format!("Wisp serves {path} itself; this function never gets it"),
                         ));
                     }
                     routes.push(Route {

@@ -57,6 +57,9 @@ pub async fn handle(
     if req.uri().path() == super::health::PATH {
         return Ok(super::health::handle(&app, req.method()));
     }
+    if req.uri().path() == super::client_js::PATH {
+        return Ok(super::client_js::handle(req.method(), req.headers()));
+    }
     let target = app
         .router
         .find(req.method().as_str(), host, req.uri().path());

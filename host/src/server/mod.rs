@@ -10,13 +10,15 @@
 //! - [`flusher`]: the tasks that write clients out, one per worker thread.
 //! - [`framelog`]: a channel's outgoing frames, written once for every client.
 //! - [`static_files`]: the project's `public/` folder.
-//! - [`health`]: `GET /_wisp/health`, the one built-in endpoint.
+//! - [`health`]: `GET /_wisp/health`, whether the node is up.
+//! - [`client_js`]: `GET /_wisp/client.js`, the JavaScript client for channels.
 //! - [`response`]: the responses the server makes itself (plain text).
 //! - [`limits`]: connection limits, total and per client address.
 //!
 //! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
 //! ones listed after them.
 
+pub mod client_js;
 pub mod cursor;
 pub mod feed;
 pub mod flusher;

@@ -1,0 +1,2 @@
+// Wisp's channel client: placeholder, replaced by the real client.
+"use strict";
