@@ -89,6 +89,12 @@ struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value_t = DEFAULT_LISTEN, value_name = "ADDR")]
     listen: SocketAddr,
+    /// Also listen here for the broker tutorial's protocol alone, at `/`
+    /// (`ws://ADDR/`: SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>,
+    /// PUBLISH:<channel>:<content>), for the project's channels. The main port serves the
+    /// same protocol at /ws-<project hash>
+    #[arg(long, value_name = "ADDR")]
+    broker_listen: Option<SocketAddr>,
     /// Run `wisp build` first
     #[arg(long)]
     build: bool,
@@ -439,6 +445,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let broker_listener = match args.broker_listen {
+            None => None,
+            Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("cannot listen on {at} for --broker-listen (is the port in use?)")
+            })?),
+        };
         banner!(
             "wisp: serving {} on http://{addr}",
             args.project.project.display()
@@ -450,6 +462,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let hash = &app.hub.scopes.get(0).hash;
         banner!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
+        banner!("  broker protocol (SUBSCRIBE:, PUBLISH:) at ws://{addr}/ws-{hash}");
+        if let Some(listener) = &broker_listener {
+            banner!("  broker protocol at ws://{}/", listener.local_addr()?);
+        }
         if let Some(public) = &app.public {
             banner!("  files from {} at http://{addr}/", public.display());
         }
@@ -473,7 +489,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(file) = &args.config {
             banner!("  settings from {}", file.display());
         }
-        wisp::server::run(listener, app, shutdown_signal()).await
+        let listeners = wisp::server::Listeners {
+            main: listener,
+            broker: broker_listener,
+        };
+        wisp::server::run(listeners, app, shutdown_signal()).await
     })
 }
 

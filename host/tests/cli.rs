@@ -438,3 +438,68 @@ fn a_bad_value_in_a_settings_file_reads_like_a_bad_flag() {
         text(&out.stderr)
     );
 }
+
+/// The broker tutorial's client, as its page does it, against `--broker-listen`: a message
+/// published to a channel nobody is on is stored (in SQLite, so a `kill -9` loses
+/// nothing) and delivered on the next `SUBSCRIBE`, then live messages follow.
+#[test]
+fn the_broker_tutorials_commands_work_on_broker_listen() {
+    use tokio_tungstenite::tungstenite::{connect, Message};
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let args = [
+        "serve",
+        built_sample(),
+        "--listen",
+        "127.0.0.1:0",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        utf8(data.path()),
+    ];
+    let broker_url = |server: &Server| {
+        let line = server
+            .banner
+            .lines()
+            .find(|line| line.contains("broker protocol at ws://") && line.ends_with('/'))
+            .unwrap_or_else(|| panic!("no broker listener in\n{}", server.banner));
+        line.rsplit(' ').next().expect("a URL").to_owned()
+    };
+    let mut server = Server::start(&args, &[], "data in");
+    let (mut publisher, _) = connect(broker_url(&server)).expect("connecting");
+    publisher
+        .send(Message::text("PUBLISH:news:Hello world!"))
+        .expect("publishing");
+    // Answered in order: once the error for this comes, the publish before it is stored.
+    publisher
+        .send(Message::text("UNSUBSCRIBE:news"))
+        .expect("sending");
+    let answer = publisher.read().expect("an answer");
+    assert!(answer.to_text().unwrap().starts_with("ERROR:"), "{answer}");
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+
+    let server = Server::start(&args, &[], "data in");
+    let (mut subscriber, _) = connect(broker_url(&server)).expect("connecting");
+    subscriber
+        .send(Message::text("SUBSCRIBE:news"))
+        .expect("subscribing");
+    let stored = subscriber.read().expect("the stored message");
+    assert_eq!(stored.to_text().unwrap(), "MSG:news:Hello world!");
+    let (mut publisher, _) = connect(broker_url(&server)).expect("connecting");
+    publisher
+        .send(Message::text("PUBLISH:news:live"))
+        .expect("publishing");
+    let live = subscriber.read().expect("the live message");
+    assert_eq!(live.to_text().unwrap(), "MSG:news:live");
+    // That listener serves the protocol and nothing else.
+    let other = broker_url(&server).replace("ws://", "").replace('/', "");
+    let mut stream = std::net::TcpStream::connect(other).expect("connect");
+    write!(
+        stream,
+        "GET /api/chat/history HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("response");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}

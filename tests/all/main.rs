@@ -13,6 +13,7 @@
 //! One area: `cargo test -p wisp-e2e --test all cluster::`.
 
 mod abi;
+mod broker_protocol;
 mod browser;
 mod cluster;
 mod cluster_state;

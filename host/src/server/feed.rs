@@ -22,11 +22,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
 
-/// Ids of feeds and WebSocket connections: one sequence, so that a feed's
-/// [`SinkId`] never equals a connection's (the origin of a client's publish).
+/// Ids of feeds, WebSocket connections and broker-protocol subscriptions: one
+/// sequence, so that no two sinks share a [`SinkId`] and a sink's id never equals
+/// a connection's (the origin of a client's publish).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn next_id() -> u64 {
+pub(super) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 

@@ -28,6 +28,23 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+/// Answers a request on `--broker-listen`'s listener: the broker protocol at `/`, for the
+/// project's own channels (not an application's); nothing else is served there.
+fn broker_listener(
+    app: Arc<App>,
+    connection: Arc<Connection>,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    if req.uri().path() != "/" {
+        return text(
+            StatusCode::NOT_FOUND,
+            "this listener serves the broker protocol at / only (ws://HOST:PORT/)\n".into(),
+        );
+    }
+    let scope = app.hub.scopes.index_of(None);
+    super::broker_protocol::handle(app, connection, req, scope)
+}
+
 /// Header naming why Wisp, not the function, produced an error response.
 pub const WISP_ERROR_HEADER: &str = "x-wisp-error";
 
@@ -51,6 +68,9 @@ pub async fn handle(
             )));
         }
     };
+    if connection.listener == super::Listener::Broker {
+        return Ok(broker_listener(app, connection, req));
+    }
     if req.uri().path().starts_with("/ws-") {
         return Ok(super::websocket::handle(app, connection, req));
     }

@@ -1,9 +1,11 @@
-//! The network side: one listener, HTTP/1.1 with keep-alive, functions by route.
+//! The network side: HTTP/1.1 with keep-alive, functions by route, on the main
+//! listener; optionally a second one for the broker protocol alone (`--broker-listen`).
 //!
 //! # Layout
 //! - [`router`]: method + path + Host → function.
 //! - [`http`]: one request → one invocation → one response.
 //! - [`websocket`]: the WebSocket bridge to channels.
+//! - [`broker_protocol`]: the broker tutorial's text protocol, many channels on one socket.
 //! - [`feed`]: a channel's WebSocket clients, as one subscriber of the broker.
 //! - [`socket_io`]: a client's socket as tungstenite reads and writes it.
 //! - [`cursor`]: one client's place in its channel's frame log, and its own frames.
@@ -18,6 +20,7 @@
 //! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
 //! ones listed after them.
 
+pub mod broker_protocol;
 pub mod client_js;
 pub mod cursor;
 pub mod feed;
@@ -209,31 +212,57 @@ fn worker_threads() -> usize {
 /// One accepted connection: who it is from, and its slot under the limits.
 pub struct Connection {
     pub peer: SocketAddr,
+    pub listener: Listener,
     _permit: limits::Permit,
 }
 
-/// Accepts connections on `listener` until `shutdown` completes, then stops
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// Functions, files, channels: everything.
+    Main,
+    /// The broker protocol at `/`, for the project's channels, and nothing else.
+    Broker,
+}
+
+/// The listeners a server accepts on.
+pub struct Listeners {
+    pub main: TcpListener,
+    /// `--broker-listen`'s, if given.
+    pub broker: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(main: TcpListener) -> Self {
+        Self { main, broker: None }
+    }
+}
+
+/// Accepts connections on the listeners until `shutdown` completes, then stops
 /// accepting, lets in-flight requests finish, closes WebSockets with 1001 (going
 /// away), and returns once everything has ended or `drain` has passed.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let Listeners { main, broker } = listeners.into();
     tokio::pin!(shutdown);
     let trimmer = tokio::spawn(trim_after_crowds(app.clone()));
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (accepted, listener) = tokio::select! {
+            accepted = main.accept() => (accepted, Listener::Main),
+            accepted = accept_on(broker.as_ref()) => (accepted, Listener::Broker),
             () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(error) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let permit = match app.gate.admit(peer.ip()) {
             Ok(permit) => permit,
@@ -247,13 +276,14 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let connection = Arc::new(Connection {
             peer,
+            listener,
             _permit: permit,
         });
         app.tasks
             .spawn(serve_connection(app.clone(), stream, connection));
     }
 
-    drop(listener);
+    drop((main, broker));
     trimmer.abort();
     let open = app.gate.open();
     tracing::info!(open, drain = ?app.config.drain, "shutting down: no new connections; draining");
@@ -273,6 +303,16 @@ pub async fn run(
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     app.hub.broker.settle(left).await;
     Ok(())
+}
+
+/// The next connection on `listener`; never, without one.
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Gives the memory a crowd of connections held back to the kernel once the

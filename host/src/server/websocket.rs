@@ -92,10 +92,14 @@ pub fn handle(
     let path = req.uri().path();
     let rest = path.strip_prefix("/ws-").unwrap_or_default();
     let Some((hash, encoded)) = rest.split_once('/') else {
-        return text(
-            StatusCode::NOT_FOUND,
-            "WebSocket URLs look like /ws-<project hash>/<channel>\n".into(),
-        );
+        // `/ws-<hash>` itself: the broker protocol's socket for many channels.
+        return match app.hub.scopes.by_hash(rest) {
+            Some(scope) => super::broker_protocol::handle(app, connection, req, scope),
+            None => text(
+                StatusCode::NOT_FOUND,
+                format!("no project has hash {}\n", rest.escape_debug()),
+            ),
+        };
     };
     let Some(scope_index) = app.hub.scopes.by_hash(hash) else {
         return text(
@@ -212,7 +216,7 @@ pub fn handle(
 
 /// The client's handshake key, or the response for a request that is no upgrade or
 /// whose key is not one.
-fn websocket_key(
+pub(super) fn websocket_key(
     req: &Request<Incoming>,
     from: &Connection,
 ) -> Result<String, Box<Response<ResponseBody>>> {
@@ -271,7 +275,7 @@ fn websocket_key(
 /// join its channels. Without a list every origin may. A request with no `Origin`
 /// at all passes: every browser sends one, so it comes from no page, and a client
 /// that is not a browser could send any `Origin` it likes.
-fn check_origin(
+pub(super) fn check_origin(
     app: &App,
     req: &Request<Incoming>,
     connection: &Connection,
@@ -511,7 +515,7 @@ async fn serve(
 
 /// Whether `error`, met reading the client, is the client's breach of the protocol
 /// that the close frame can still answer; not the connection's end.
-fn violation(error: &ProtocolError) -> bool {
+pub(super) fn violation(error: &ProtocolError) -> bool {
     !matches!(
         error,
         ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing
@@ -519,7 +523,7 @@ fn violation(error: &ProtocolError) -> bool {
 }
 
 /// How long a closing connection's last frames may take to leave.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Queues a close frame and gives a client that may not be reading a moment for it.
 async fn close(ws: &mut Socket, outbound: &Arc<Outbound>, code: CloseCode, reason: &'static str) {
@@ -528,14 +532,14 @@ async fn close(ws: &mut Socket, outbound: &Arc<Outbound>, code: CloseCode, reaso
 }
 
 /// A token bucket: `rate` messages per second, bursts of up to `rate`.
-struct RateLimit {
+pub(super) struct RateLimit {
     rate: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl RateLimit {
-    fn new(rate: u32) -> Self {
+    pub(super) fn new(rate: u32) -> Self {
         Self {
             rate: f64::from(rate),
             tokens: f64::from(rate),
@@ -543,7 +547,7 @@ impl RateLimit {
         }
     }
 
-    fn allow(&mut self) -> bool {
+    pub(super) fn allow(&mut self) -> bool {
         if self.rate == 0.0 {
             return true;
         }
@@ -560,7 +564,7 @@ impl RateLimit {
     }
 }
 
-fn close_frame(code: CloseCode, reason: &'static str) -> Frame {
+pub(super) fn close_frame(code: CloseCode, reason: &'static str) -> Frame {
     Frame::Close(Some(CloseFrame {
         code,
         reason: reason.into(),
