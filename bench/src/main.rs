@@ -11,6 +11,8 @@
 //! - [`invoke`]: one HTTP invocation with no network, beside wasmtime's own floor.
 //! - [`idle`]: many idle WebSocket connections, and the server's RSS growth.
 //! - [`pubsub_fn`]: completed pub/sub-triggered function invocations per second.
+//! - [`history`]: publishes into a channel that keeps history, beside JetStream; many
+//!   clients resuming at once.
 //! - [`startup`]: start a server and time its first answered request.
 //! - [`report`]: medians of the collected runs, rendered as the markdown table.
 //! - [`pace`], [`net`], [`stats`], [`cpu`]: precise waits, client sockets, latency histograms,
@@ -18,6 +20,7 @@
 
 mod cpu;
 mod fanout;
+mod history;
 mod http;
 mod idle;
 mod invoke;
@@ -61,6 +64,8 @@ enum Command {
     PubsubFn(pubsub_fn::Args),
     /// Database puts and gets from a guest, beside Redis SET and GET from a native client
     State(state::Args),
+    /// Publishes into a channel that keeps history beside JetStream, and 10,000 clients' resume
+    History(history::Args),
     /// Outbound HTTP GETs from a guest, beside a native hyper client, to one local server
     Outbound(outbound::Args),
     /// Start a server command and time its first 2xx answer
@@ -91,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             Command::Startup(args) => startup::run(args).await,
             Command::State(args) => state::run(args).await,
             Command::Outbound(args) => outbound::run(args).await,
+            Command::History(args) => history::run(args).await,
             Command::Report(args) => report::run(args),
         }
     });

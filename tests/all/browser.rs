@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use wisp_e2e::cdp::{Browser, Page};
-use wisp_e2e::{sample_server, Server};
+use wisp_e2e::{sample_server, sample_server_at, Server};
 
 /// Joining, connecting and a message's round trip each take milliseconds; this is the bound.
 const WAIT: Duration = Duration::from_secs(10);
@@ -32,12 +32,151 @@ async fn two_pages_in_one_room_see_each_others_messages() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_page_that_joins_late_sees_the_rooms_recent_messages_with_times_and_its_own_marked() {
+    let server = sample_server().await;
+    let room = "browser-late";
+    for (user, text) in [("carol", "anyone here?"), ("dave", "back soon")] {
+        let body = json!({ "user": user, "text": text }).to_string();
+        let reply = server
+            .post(&format!("/api/chat/send?room={room}"), body)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let browser = Browser::launch().await.unwrap();
+    let dave = join(&browser, &server, room, "dave").await.unwrap();
+    wait_until(&dave, "the room's recent messages", "lines().length === 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.eval("lines()").await.unwrap(),
+        json!(["carol: anyone here?", "dave: back soon"])
+    );
+    // Each line has its time, and dave's own message is told apart from carol's.
+    let shown = dave
+        .eval(
+            "[...document.querySelectorAll('#messages li')].map(li => ({
+                mine: li.classList.contains('mine'),
+                timed: !isNaN(Date.parse(li.querySelector('time').dateTime)),
+            }))",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        json!([{ "mine": false, "timed": true }, { "mine": true, "timed": true }])
+    );
+    // Sent from the page now: delivered once, after the replayed ones.
+    send(&dave, "I'm here").await.unwrap();
+    wait_until(&dave, "dave's new message", "lines().length === 3")
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.eval("lines()[2]").await.unwrap(),
+        json!("dave: I'm here")
+    );
+    assert_eq!(dave.exceptions(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn after_a_server_restart_the_page_reconnects_and_shows_what_was_sent_meanwhile() {
+    let mut server = sample_server().await;
+    let addr = server.addr;
+    let room = "browser-restart";
+    let browser = Browser::launch().await.unwrap();
+    let erin = join(&browser, &server, room, "erin").await.unwrap();
+    send(&erin, "before").await.unwrap();
+    wait_until(&erin, "the first message", "lines().length === 1")
+        .await
+        .unwrap();
+    // The page's sockets are held back until the test lets them go, so that what is sent
+    // after the restart can only reach the page by its resume; each socket's URL is kept.
+    erin.eval(
+        "window.held = true; window.urls = [];
+         window.WebSocket = class extends WebSocket {
+           constructor(url, protocols) {
+             if (window.held) throw new Error('held back by the test');
+             window.urls.push(String(url));
+             super(url, protocols);
+           }
+         }",
+    )
+    .await
+    .unwrap();
+
+    let seen = erin.eval("channel.offset").await.unwrap();
+    assert!(seen.is_u64(), "the page knows the offset it saw: {seen}");
+    server.begin_shutdown().await.unwrap();
+    wait_until(
+        &erin,
+        "the page to see the server go",
+        "document.getElementById('status').textContent !== 'connected'",
+    )
+    .await
+    .unwrap();
+    let server = sample_server_at(addr).await;
+    for text in ["while you were away", "and this"] {
+        let body = json!({ "user": "frank", "text": text }).to_string();
+        let reply = server
+            .post(&format!("/api/chat/send?room={room}"), body)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    // Let go, as a browser that comes back online: the client reconnects at once.
+    erin.eval("window.held = false; window.dispatchEvent(new Event('online'))")
+        .await
+        .unwrap();
+    let connected = "document.getElementById('status').textContent === 'connected'";
+    wait_until(&erin, "the page to reconnect", connected)
+        .await
+        .unwrap();
+    wait_until(&erin, "what was sent meanwhile", "lines().length === 3")
+        .await
+        .unwrap();
+    send(&erin, "after").await.unwrap();
+    wait_until(&erin, "the message after", "lines().length === 4")
+        .await
+        .unwrap();
+    assert_eq!(
+        erin.eval("lines()").await.unwrap(),
+        json!([
+            "erin: before",
+            "frank: while you were away",
+            "frank: and this",
+            "erin: after"
+        ])
+    );
+    let urls = erin.eval("window.urls").await.unwrap();
+    let urls: Vec<&str> = urls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert_eq!(urls.len(), 1, "one reconnect once let go: {urls:?}");
+    assert!(
+        urls[0].contains(&format!("since={seen}"))
+            && urls[0].contains("epoch=")
+            && urls[0].contains("envelope=json"),
+        "the reconnect resumes after the one message seen: {}",
+        urls[0]
+    );
+    assert_eq!(
+        erin.eval("document.querySelectorAll('li.notice').length")
+            .await
+            .unwrap(),
+        json!(0)
+    );
+    assert_eq!(erin.exceptions(), Vec::<String>::new());
+}
+
 /// Opens the chat page in a new tab, joins `room` as `user` and waits for the WebSocket.
 async fn join(browser: &Browser, server: &Server, room: &str, user: &str) -> Result<Page> {
     let page = browser.new_page().await?;
     page.goto(&server.url("/")).await?;
-    // `lines()`: the texts of the `#messages` items, for the conditions below.
-    page.eval("window.lines = () => [...document.querySelectorAll('#messages li')].map(li => li.textContent)")
+    // `lines()`: the texts of the `#messages` items (without their times), for the
+    // conditions below.
+    page.eval("window.lines = () => [...document.querySelectorAll('#messages li .line')].map(l => l.textContent)")
         .await?;
     page.eval(&format!(
         "document.getElementById('room').value = {room};

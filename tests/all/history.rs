@@ -15,6 +15,10 @@ fn project() -> Project {
         "messaging/kept.yaml",
         "matcher: kept/*\nwebsocket: true\nwisp:\n  history: {size: 5, ttl: 1h}\n",
     );
+    p.file(
+        "messaging/burst.yaml",
+        "matcher: burst/*\nwebsocket: true\nwisp:\n  history: {size: 100000}\n",
+    );
     p
 }
 
@@ -277,4 +281,87 @@ async fn a_replay_past_the_send_queue_closes_with_1008() {
     // One fits.
     let mut ws = server.ws(&format!("{}?last=1", ws_path("kept/big"))).await;
     assert_eq!(next_text(&mut ws, WAIT).await.map(|t| t.len()), Some(1000));
+}
+
+/// A client that drops its connection 200 times while 1,000 messages a second are
+/// published, and each time comes back with `since` its last offset, sees every message
+/// exactly once and in order.
+#[tokio::test]
+async fn two_hundred_resumes_under_a_thousand_publishes_a_second_miss_nothing() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let p = project();
+    let server = std::sync::Arc::new(Server::start(p.path()).await);
+    let channel = "burst/resume";
+    let path = format!("{}?envelope=json", ws_path(channel));
+    let mut reader = server.ws(&path).await;
+
+    // The publisher: one frame a millisecond on the channel's own socket, its echoes
+    // drained so that it is never a slow consumer; it runs until told to stop.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let publisher = {
+        let (mut sink, mut echoes) = server.ws(&ws_path(channel)).await.split();
+        tokio::spawn(async move { while echoes.next().await.is_some() {} });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            let mut sent = 0u64;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tick.tick() => {
+                        sink.send(Message::text(sent.to_string())).await.expect("publishing");
+                        sent += 1;
+                    }
+                }
+            }
+            sink.close().await.ok();
+            sent
+        })
+    };
+
+    let mut track = Track::default();
+    for round in 0..200usize {
+        // A few messages, then away: a resume at any point of the stream.
+        track.read(&mut reader, 1 + round % 7).await;
+        drop(reader);
+        let resume = format!("{path}&since={}&epoch={}", track.offset, track.epoch);
+        reader = server.ws(&resume).await;
+    }
+    stop.send(()).unwrap();
+    let sent = publisher.await.unwrap();
+    let rest = sent as usize - track.seen.len();
+    track.read(&mut reader, rest).await;
+    assert_eq!(
+        next_json(&mut reader, QUIET).await,
+        None,
+        "nothing after the last"
+    );
+    let want: Vec<u64> = (0..sent).collect();
+    assert_eq!(track.seen.len(), want.len());
+    assert!(track.seen == want, "every message once, in order");
+    assert!(sent >= 200, "the publisher kept publishing: {sent}");
+}
+
+/// What an enveloped client has seen: the messages' data (numbers) and where it is.
+#[derive(Default)]
+struct Track {
+    seen: Vec<u64>,
+    offset: u64,
+    epoch: String,
+}
+
+impl Track {
+    /// Reads `want` messages from `ws`, each the offset after the last.
+    async fn read(&mut self, ws: &mut wisp_e2e::WsClient, want: usize) {
+        for _ in 0..want {
+            let message = next_json(ws, WAIT).await.expect("a message");
+            let at = message["offset"].as_u64().expect("an offset");
+            let after = self.offset;
+            assert!(after == 0 || at == after + 1, "offset {at} after {after}");
+            self.offset = at;
+            self.epoch = message["epoch"].as_str().expect("an epoch").to_owned();
+            let data = message["data"].as_str().expect("text data");
+            self.seen.push(data.parse().expect("a number"));
+        }
+    }
 }

@@ -180,3 +180,33 @@ async fn a_symlink_out_of_public_gets_404() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), SIZE);
 }
+
+/// `/_wisp/client.js`, Wisp's channel client: served by every project (even one with a
+/// `public/` of its own), revalidated by its entity tag, and read-only.
+#[tokio::test]
+async fn every_project_serves_the_channel_client_with_its_validator() {
+    let (p, _) = project();
+    let server = Server::start(p.path()).await;
+    let script = get(&server, "/_wisp/client.js", &[]).await;
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.text().contains("global.Wisp = Object.freeze"));
+    let etag = script.header("etag").expect("an entity tag").to_owned();
+
+    let again = get(&server, "/_wisp/client.js", &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let head = server
+        .send(Method::HEAD, "/_wisp/client.js", &[], Bytes::new())
+        .await;
+    assert_eq!((head.status.as_u16(), head.body.len()), (200, 0));
+
+    let post = server
+        .send(Method::POST, "/_wisp/client.js", &[], Bytes::from("x"))
+        .await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+}

@@ -302,6 +302,10 @@ pub fn test_config() -> ServerConfig {
     config
 }
 
+/// Where test servers listen: 127.0.0.1, on a port the system picks.
+const ANY_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
 /// A Wisp server running in this process on 127.0.0.1:0.
 pub struct Server {
     pub addr: SocketAddr,
@@ -325,23 +329,24 @@ pub fn data_of(project: &Path) -> Arc<dyn wisp::state::StateEngine> {
 }
 
 /// Loads `project` (panicking with the problems if it is invalid), starts its app
-/// on `broker` and serves it on 127.0.0.1:0, on the runtime this runs on: how every
-/// test server starts.
+/// on `broker` and serves it on `addr` (127.0.0.1:0 but for a restart on the same
+/// port), on the runtime this runs on: how every test server starts.
 async fn serve(
     project: &Path,
     options: &LoadOptions,
     broker: Arc<dyn wisp::messaging::broker::Broker>,
     state: Arc<dyn wisp::state::StateEngine>,
     config: ServerConfig,
+    addr: SocketAddr,
 ) -> Server {
     let loaded = match wisp::load::load(project, options) {
         Ok(loaded) => loaded,
         Err(error) => panic!("project {} did not load:\n{error}", project.display()),
     };
     let app = App::start(loaded, broker, state, config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .expect("binding 127.0.0.1:0");
+        .unwrap_or_else(|e| panic!("binding {addr}: {e}"));
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
@@ -381,16 +386,9 @@ impl Reply {
 }
 
 impl Server {
-    /// The state engine of test servers of `project`: an SQLite file of this test process's
-    /// own, one per project folder, so a restarted server finds its data and runs of the
-    /// suite never see each other's.
+    /// The state engine of test servers of `project` (see [`data_of`]).
     pub fn data_of(project: &Path) -> Arc<dyn wisp::state::StateEngine> {
-        static ROOT: OnceLock<tempfile::TempDir> = OnceLock::new();
-        let root = ROOT.get_or_init(|| tempfile::tempdir().expect("a temporary folder"));
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(project, &mut hasher);
-        let name = format!("{:016x}", std::hash::Hasher::finish(&hasher));
-        Arc::new(wisp::state::sqlite::Sqlite::in_dir(&root.path().join(name)))
+        data_of(project)
     }
 
     /// Loads `project` (panicking with the problems if it is invalid) and serves it
@@ -428,6 +426,7 @@ impl Server {
                 Arc::new(broker),
                 state,
                 test_config(),
+                ANY_PORT,
             )
             .await
         });
@@ -447,16 +446,25 @@ impl Server {
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
+        Self::start_loaded_at(project, options, config, ANY_PORT).await
+    }
+
+    /// `project` served with [`test_config`] on `addr`: a server restarted where the
+    /// last one was, for clients that reconnect to the address they knew.
+    pub async fn start_at(project: &Path, addr: SocketAddr) -> Self {
+        Self::start_loaded_at(project, &test_options(), test_config(), addr).await
+    }
+
+    async fn start_loaded_at(
+        project: &Path,
+        options: &LoadOptions,
+        config: ServerConfig,
+        addr: SocketAddr,
+    ) -> Self {
         init_test_process();
         let state = data_of(project);
-        serve(
-            project,
-            options,
-            Arc::new(LocalBroker::new()),
-            state,
-            config,
-        )
-        .await
+        let broker = Arc::new(LocalBroker::new());
+        serve(project, options, broker, state, config, addr).await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.
@@ -617,6 +625,11 @@ pub async fn sample_server() -> Server {
         wisp::builder::build_project(&project).expect("building the samples");
     });
     Server::start(&dir).await
+}
+
+/// The sample project served again on `addr`, where a stopped [`sample_server`] was.
+pub async fn sample_server_at(addr: SocketAddr) -> Server {
+    Server::start_at(&repo().join("config"), addr).await
 }
 
 /// Reads until the server closes `ws`: the close code it sent, or `None` if the

@@ -25,7 +25,7 @@ mod payload;
 mod pybroker;
 mod rawws;
 mod redis;
-mod wisp;
+pub mod wisp;
 
 use crate::pace;
 use anyhow::{bail, Context};
