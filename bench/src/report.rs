@@ -590,6 +590,9 @@ fn table(runs: &Runs, machine: &Value) -> String {
             verdict(&[share.map(|r| r >= 0.5)])
         );
     }
+    if shown("10") {
+        figure_10(&mut out, runs, skipped);
+    }
     if flagged {
         out.push_str(
             "\n† In at least one run the load generator itself fell behind its schedule at the \
@@ -598,6 +601,51 @@ fn table(runs: &Runs, machine: &Value) -> String {
         );
     }
     out
+}
+
+/// Figure 10's rows: fan-out with history on against off, publishes into a history channel
+/// beside JetStream, and many clients resuming at once.
+fn figure_10(out: &mut String, runs: &Runs, skipped: &str) {
+    // The fan-out runs at the largest N of the run (1,000; 100 with `--quick`).
+    let n = runs
+        .0
+        .iter()
+        .filter(|r| r.fig == "10")
+        .filter_map(|r| r.n)
+        .max();
+    let d = |s| runs.median("10", s, n, "deliveries_per_s");
+    let (on, off) = (d("bench-history"), d("bench-fanout"));
+    let share = ratio(on, off);
+    let _ = writeln!(
+        out,
+        "| 10a | fan-out to a channel that keeps history (1,000 kept, SQLite), N = {}: as figure 4 | {} (p99 {} ms) | the same server's channel without history: {} (history on = {}) | ≥ 70% | {} |",
+        n.map_or("–".into(), |n| n.to_string()),
+        if on.is_none() { skipped.to_owned() } else { opt(on) },
+        ms(runs.median("10", "bench-history", n, "p99_us")),
+        opt(off),
+        share.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+        verdict(&[share.map(|r| r >= 0.7)])
+    );
+    let m = |key| runs.median("10", "history", None, key);
+    let (wisp, jetstream) = (m("wisp_publish_per_s"), m("jetstream_publish_per_s"));
+    let share = ratio(wisp, jetstream);
+    let _ = writeln!(
+        out,
+        "| 10b | publishes/s into a channel that keeps history (100-byte messages from one WebSocket client; counted when a subscriber has the last, each stored before delivery) | {} | NATS JetStream publish of the same size to a file-stored stream keeping as many, acks pipelined (256 in flight): {} (Wisp = {}) | ≥ JetStream | {} |",
+        opt(wisp),
+        opt(jetstream),
+        share.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+        verdict(&[share.map(|r| r >= 1.0)])
+    );
+    let (clients, behind) = (m("clients"), m("behind"));
+    let _ = writeln!(
+        out,
+        "| 10c | {} clients that missed {} messages reconnect at once with `?since=`: time until every one has them all | {} ms | all connected after {} ms | — | figure only |",
+        opt(clients),
+        opt(behind),
+        m("reconnect_caught_up_ms").map_or("–".into(), |v| format!("{v:.0}")),
+        m("reconnect_connected_ms").map_or("–".into(), |v| format!("{v:.0}")),
+    );
 }
 
 /// Every run's headline number, per figure and system.
@@ -633,7 +681,7 @@ fn every_run(runs: &Runs) -> String {
                     ms(f("p999_us"))
                 ),
                 "3" => format!("{:.0} ms", f("first_response_ms").unwrap_or(0.0)),
-                "4" | "4c" => format!(
+                "4" | "4c" | "10" if data.get("max_rate").is_some() => format!(
                     "{} msg/s = {} deliveries/s (p99 {} ms, server {} CPU{}){}",
                     opt(f("max_rate")),
                     opt(f("deliveries_per_s")),
@@ -677,6 +725,13 @@ fn every_run(runs: &Runs) -> String {
                     "guest {} /s; native {} /s",
                     opt(f("wisp_requests_per_s")),
                     opt(f("native_requests_per_s"))
+                ),
+                "10" => format!(
+                    "publishes {} /s, JetStream {} /s; {} clients caught up in {:.0} ms",
+                    opt(f("wisp_publish_per_s")),
+                    opt(f("jetstream_publish_per_s")),
+                    opt(f("clients")),
+                    f("reconnect_caught_up_ms").unwrap_or(0.0)
                 ),
                 _ => data.to_string(),
             }

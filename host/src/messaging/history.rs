@@ -59,22 +59,15 @@ impl Histories {
         }
     }
 
-    /// Appends to `log`; call under [`Self::lock`]. Only an engine that answers at once
-    /// (SQLite) keeps history here.
+    /// Appends `messages` to `log`, in order and in one step where the engine can; call
+    /// under [`Self::lock`]. Only an engine that answers at once (SQLite) keeps history here.
     pub fn append(
         &self,
         log: &LogSpace,
-        text: bool,
-        data: &[u8],
-        time_ms: u64,
-    ) -> Result<Appended, String> {
+        messages: &[LogMessage<'_>],
+    ) -> Result<Vec<Appended>, String> {
         let engine = self.engine.as_ref().ok_or("no state engine")?;
-        let message = LogMessage {
-            text,
-            data,
-            time_ms,
-        };
-        match engine.append(log, message).now_or_never() {
+        match engine.append_all(log, messages).now_or_never() {
             Some(appended) => appended.map_err(|e| e.to_string()),
             None => Err("channel history is not kept by this state engine yet".into()),
         }

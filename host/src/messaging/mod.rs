@@ -24,7 +24,7 @@ pub mod scope;
 
 use crate::abi::channels::{Channels, Refusal};
 use crate::runtime::deployment::Deployment;
-use crate::state::{LogRead, Range};
+use crate::state::{LogMessage, LogRead, Range};
 use broker::{Broker, PublishError, Reach, SinkId};
 use bytes::Bytes;
 use scope::{AccessError, Scopes};
@@ -219,39 +219,67 @@ impl Hub {
         text: Option<bool>,
         origin: Option<SinkId>,
     ) -> Result<(), MessagingError> {
+        self.publish_all(scope, channel, vec![(payload, text)], origin)
+    }
+
+    /// Publishes `messages` (payload, and whether text) on `channel`, in order, as
+    /// [`Self::publish`] one by one would; on a channel that keeps history they are kept in
+    /// one step (one SQLite transaction), which is what lets a client that sends many
+    /// frames at once publish them at the rate the broker delivers. A message over the size
+    /// bound refuses the call before any is published.
+    pub fn publish_all(
+        &self,
+        scope: usize,
+        channel: &str,
+        messages: Vec<(Bytes, Option<bool>)>,
+        origin: Option<SinkId>,
+    ) -> Result<(), MessagingError> {
         let scope = self.scopes.get(scope);
         scope.check(channel, false)?;
-        if payload.len() > self.max_message {
+        if let Some((payload, _)) = messages.iter().find(|(p, _)| p.len() > self.max_message) {
             return Err(MessagingError::TooLarge(payload.len(), self.max_message));
         }
-        let mut message = Message::new(channel, payload, text, origin);
+        let mut messages: Vec<Message> = messages
+            .into_iter()
+            .map(|(payload, text)| Message::new(channel, payload, text, origin))
+            .collect();
         let topic = scope.topic(channel);
+        let reach = scope.reach(channel);
         let Some(kept) = scope.history(channel) else {
-            self.broker
-                .publish(&topic, Arc::new(message), scope.reach(channel))?;
+            for message in messages {
+                self.broker.publish(&topic, Arc::new(message), reach)?;
+            }
             return Ok(());
         };
         // Kept and delivered in one step, so that a client replaying the log and joining
-        // the channel sees this message once (see `history`).
+        // the channel sees each message once (see `history`).
         let log = self.history.space(&topic, kept);
         let time_ms = history::now_ms();
         let _order = self.history.lock(&topic);
-        match self
-            .history
-            .append(&log, message.text, &message.payload, time_ms)
-        {
+        let entries: Vec<LogMessage<'_>> = messages
+            .iter()
+            .map(|message| LogMessage {
+                text: message.text,
+                data: &message.payload,
+                time_ms,
+            })
+            .collect();
+        match self.history.append(&log, &entries) {
             Ok(appended) => {
-                message.kept = Some(Kept {
-                    offset: appended.offset,
-                    epoch: appended.epoch.into(),
-                    time_ms,
-                })
+                for (message, appended) in messages.iter_mut().zip(appended) {
+                    message.kept = Some(Kept {
+                        offset: appended.offset,
+                        epoch: appended.epoch.into(),
+                        time_ms,
+                    });
+                }
             }
             // Delivered all the same: live clients lose nothing for it.
             Err(error) => self.history.not_kept(channel, &error),
         }
-        self.broker
-            .publish(&topic, Arc::new(message), scope.reach(channel))?;
+        for message in messages {
+            self.broker.publish(&topic, Arc::new(message), reach)?;
+        }
         Ok(())
     }
 

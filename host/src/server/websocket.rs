@@ -340,6 +340,9 @@ struct Client {
 }
 
 /// What woke a connection's task.
+/// The most frames a client sent together that are published in one step.
+const PUBLISH_BATCH: usize = 128;
+
 enum Wake {
     /// The client's outgoing side needs the task: the socket would block, the
     /// client fell too far behind, a write failed, or writing it panicked.
@@ -379,15 +382,21 @@ async fn serve(
     let mut last_seen = Instant::now();
     // The socket would block: this task writes until the client catches up.
     let mut draining = false;
+    // A frame read while gathering a batch of publishes that was not one: handled next.
+    let mut carried = None;
 
     let reason = loop {
-        let wake = tokio::select! {
-            biased;
-            () = outbound.attention.notified() => Wake::Attention,
-            () = super::stopping(&mut shutdown) => Wake::Shutdown,
-            drained = outbound.drain(), if draining => Wake::Drained(drained),
-            frame = ws.next() => Wake::Incoming(frame),
-            _ = ping.tick() => Wake::Ping,
+        let wake = if let Some(frame) = carried.take() {
+            Wake::Incoming(frame)
+        } else {
+            tokio::select! {
+                biased;
+                () = outbound.attention.notified() => Wake::Attention,
+                () = super::stopping(&mut shutdown) => Wake::Shutdown,
+                drained = outbound.drain(), if draining => Wake::Drained(drained),
+                frame = ws.next() => Wake::Incoming(frame),
+                _ = ping.tick() => Wake::Ping,
+            }
         };
         let step = match wake {
             Wake::Attention => match outbound.status() {
@@ -495,11 +504,27 @@ async fn serve(
                     .await;
                     break "publish rate exceeded";
                 }
+                // Frames the client sent together are published together (kept in one
+                // step on a channel with history): those already read, each within the
+                // publish rate; anything else is handled next, in order.
+                let mut batch = vec![(payload, Some(is_text))];
+                while batch.len() < PUBLISH_BATCH {
+                    match futures_util::FutureExt::now_or_never(ws.next()) {
+                        None => break,
+                        Some(Some(Ok(Frame::Text(text)))) if rate.allow() => {
+                            batch.push((text.into(), Some(true)))
+                        }
+                        Some(Some(Ok(Frame::Binary(data)))) if rate.allow() => {
+                            batch.push((data, Some(false)))
+                        }
+                        Some(frame) => {
+                            carried = Some(frame);
+                            break;
+                        }
+                    }
+                }
                 let origin = (!self_echo).then_some(SinkId::Socket(id));
-                if let Err(error) = app
-                    .hub
-                    .publish(scope, &channel, payload, Some(is_text), origin)
-                {
+                if let Err(error) = app.hub.publish_all(scope, &channel, batch, origin) {
                     tracing::warn!(socket = id, %channel, %error, "publish from a WebSocket client failed");
                 }
                 Ok(())

@@ -149,6 +149,21 @@ pub trait StateEngine: Send + Sync {
         log: &'a LogSpace,
         message: LogMessage<'a>,
     ) -> StateFuture<'a, Appended>;
+    /// Appends `messages` to `log` in order, as [`Self::append`] one by one would; an engine
+    /// may keep them in one step (SQLite: one transaction). Where each went.
+    fn append_all<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        messages: &'a [LogMessage<'a>],
+    ) -> StateFuture<'a, Vec<Appended>> {
+        Box::pin(async move {
+            let mut appended = Vec::with_capacity(messages.len());
+            for message in messages {
+                appended.push(self.append(log, *message).await?);
+            }
+            Ok(appended)
+        })
+    }
     /// The kept messages of `log` in `range`, oldest first, at most [`MAX_READ`].
     fn read_log<'a>(
         &'a self,

@@ -86,6 +86,42 @@ struct Db {
 type SpaceKey = (u8, String, String, String);
 
 impl Sqlite {
+    /// Appends `messages` (at least one) to `log` in one transaction: one lookup of the log,
+    /// one trim, one commit, however many there are.
+    fn append_in_one(
+        &self,
+        log: &LogSpace,
+        messages: &[LogMessage<'_>],
+    ) -> StateResult<Vec<Appended>> {
+        let last = messages.last().expect("at least one message to append");
+        self.with(|db| {
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (id, epoch, first) = match Db::log(&tx, log)? {
+                Ok(found) => found,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO log_entries (log, offset, time, text, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut appended = Vec::with_capacity(messages.len());
+            for (offset, message) in (first..).zip(messages) {
+                insert.execute(params![id, offset as i64, message.time_ms as i64, message.text, message.data])?;
+                appended.push(Appended {
+                    offset,
+                    epoch: epoch.clone(),
+                });
+            }
+            drop(insert);
+            let next = first + messages.len() as u64;
+            tx.prepare_cached("UPDATE logs SET next = ?1 WHERE id = ?2")?
+                .execute(params![next as i64, id])?;
+            trim(&tx, id, log, next - 1, last.time_ms)?;
+            tx.commit()?;
+            Ok(Ok(appended))
+        })
+    }
     /// An engine over `<dir>/state.sqlite3`; the folder and the file are made on first use.
     pub fn in_dir(dir: &Path) -> Self {
         Self::new(dir.join(FILE_NAME))
@@ -573,24 +609,18 @@ impl StateEngine for Sqlite {
         log: &'a LogSpace,
         message: LogMessage<'a>,
     ) -> StateFuture<'a, Appended> {
-        ready(self.with(|db| {
-            let tx = db
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (id, epoch, offset) = match Db::log(&tx, log)? {
-                Ok(found) => found,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO log_entries (log, offset, time, text, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![id, offset as i64, message.time_ms as i64, message.text, message.data])?;
-            tx.prepare_cached("UPDATE logs SET next = ?1 WHERE id = ?2")?
-                .execute(params![offset as i64 + 1, id])?;
-            trim(&tx, id, log, offset, message.time_ms)?;
-            tx.commit()?;
-            Ok(Ok(Appended { offset, epoch }))
-        }))
+        ready(
+            self.append_in_one(log, std::slice::from_ref(&message))
+                .map(|mut appended| appended.remove(0)),
+        )
+    }
+
+    fn append_all<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        messages: &'a [LogMessage<'a>],
+    ) -> StateFuture<'a, Vec<Appended>> {
+        ready(self.append_in_one(log, messages))
     }
 
     fn read_log<'a>(
@@ -879,6 +909,28 @@ mod tests {
         let restarted = block(fresh.append(&room, message("m1", 1))).unwrap();
         assert_eq!(restarted.offset, 1);
         assert_ne!(restarted.epoch, epoch, "a lost history is a new epoch");
+    }
+
+    #[test]
+    fn messages_appended_together_are_numbered_and_trimmed_as_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Sqlite::in_dir(dir.path());
+        let room = log(4, None);
+        let first = block(engine.append(&room, message("m1", 1))).unwrap();
+        let batch: Vec<LogMessage<'_>> = ["m2", "m3", "m4", "m5", "m6"]
+            .iter()
+            .map(|data| message(data, 2))
+            .collect();
+        let appended = block(engine.append_all(&room, &batch)).unwrap();
+        let numbers: Vec<u64> = appended.iter().map(|a| a.offset).collect();
+        assert_eq!(numbers, [2, 3, 4, 5, 6]);
+        assert!(appended.iter().all(|a| a.epoch == first.epoch));
+        let read = block(engine.read_log(&room, Range::After(0), 2)).unwrap();
+        assert_eq!(offsets(&read), [3, 4, 5, 6], "trimmed to the newest four");
+        assert_eq!((read.first, read.next), (3, 7));
+        assert_eq!(read.entries[3].data, b"m6");
+        let next = block(engine.append(&room, message("m7", 3))).unwrap();
+        assert_eq!(next.offset, 7);
     }
 
     #[test]
