@@ -681,7 +681,8 @@ fn every_run(runs: &Runs) -> String {
                     ms(f("p999_us"))
                 ),
                 "3" => format!("{:.0} ms", f("first_response_ms").unwrap_or(0.0)),
-                "4" | "4c" | "10" if data.get("max_rate").is_some() => format!(
+                // Figure 10's fan-out rows are figure 4's search; its other row is not.
+                "4" | "4c" | "10" if fig != "10" || data.get("max_rate").is_some() => format!(
                     "{} msg/s = {} deliveries/s (p99 {} ms, server {} CPU{}){}",
                     opt(f("max_rate")),
                     opt(f("deliveries_per_s")),

@@ -144,3 +144,165 @@ async fn state_calls_fail_cleanly_while_jetstream_is_down_then_work_again() {
         "nothing half-written"
     );
 }
+
+/// The probe project (`POST /publish?channel=`), with channels `kept/*` keeping 100
+/// messages: channel history, which cluster nodes keep in one JetStream stream a channel.
+fn history_project() -> Project {
+    let p = wisp_e2e::probe_project();
+    p.file(
+        "messaging/kept.yaml",
+        "matcher: kept/*\nwebsocket: true\nwisp:\n  history: {size: 100}\n",
+    );
+    p
+}
+
+/// The next enveloped message on `ws`: (offset, epoch, data).
+async fn next_kept(ws: &mut wisp_e2e::WsClient) -> Option<(u64, String, String)> {
+    let text = wisp_e2e::next_text(ws, Duration::from_secs(10)).await?;
+    let message: serde_json::Value = serde_json::from_str(&text).expect("an envelope");
+    Some((
+        message["offset"].as_u64().expect("an offset"),
+        message["epoch"].as_str().expect("an epoch").to_owned(),
+        message["data"].as_str().expect("text").to_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn offsets_agree_across_nodes_and_a_client_resumes_on_another_node() {
+    use wisp_e2e::{publish, ws_path};
+    let nats = NatsServer::start().await;
+    let p = history_project();
+    let a = node(&p, &nats, "history-a").await;
+    let b = node(&p, &nats, "history-b").await;
+    let channel = "kept/shared";
+    // Sent before anyone is on the channel, on node A.
+    assert_eq!(publish(&a, channel, "m1").await.status, 200);
+
+    // A client on node B gets it from the log, then what either node publishes, in the
+    // log's order.
+    let path = format!("{}?envelope=json&last=10", ws_path(channel));
+    let mut ws = b.ws(&path).await;
+    let (offset, epoch, data) = next_kept(&mut ws).await.expect("the kept message");
+    assert_eq!((offset, data.as_str()), (1, "m1"));
+    publish(&a, channel, "m2").await;
+    assert_eq!(
+        next_kept(&mut ws).await.map(|m| (m.0, m.2)),
+        Some((2, "m2".into()))
+    );
+    publish(&b, channel, "m3").await;
+    let (offset, same_epoch, data) = next_kept(&mut ws).await.expect("m3");
+    assert_eq!((offset, data.as_str()), (3, "m3"));
+    assert_eq!(same_epoch, epoch, "one log, one epoch");
+    drop(ws);
+
+    // Away; then back on node A, from offset 3.
+    publish(&b, channel, "m4").await;
+    let resume = format!("{}?envelope=json&since=3&epoch={epoch}", ws_path(channel));
+    let mut ws = a.ws(&resume).await;
+    assert_eq!(
+        next_kept(&mut ws).await.map(|m| (m.0, m.2)),
+        Some((4, "m4".into()))
+    );
+    publish(&b, channel, "m5").await;
+    assert_eq!(
+        next_kept(&mut ws).await.map(|m| (m.0, m.2)),
+        Some((5, "m5".into()))
+    );
+    let quiet = wisp_e2e::next_text(&mut ws, Duration::from_millis(300)).await;
+    assert_eq!(quiet, None, "each once");
+
+    // Another epoch is refused as on one node.
+    let stale = format!("{}?since=3&epoch=not-{epoch}", ws_path(channel));
+    let mut ws = b.ws(&stale).await;
+    let code = wisp_e2e::close_code(&mut ws, Duration::from_secs(10)).await;
+    assert_eq!(code.map(u16::from), Some(4412));
+}
+
+#[tokio::test]
+async fn clients_joining_on_one_node_while_another_publishes_miss_nothing() {
+    use wisp_e2e::{publish, ws_path};
+    let nats = NatsServer::start().await;
+    let p = history_project();
+    let a = std::sync::Arc::new(node(&p, &nats, "race-a").await);
+    let b = node(&p, &nats, "race-b").await;
+    let channel = "kept/race";
+    publish(&a, channel, "0").await;
+    let publisher = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            for i in 1..=60 {
+                publish(&a, channel, &i.to_string()).await;
+            }
+        })
+    };
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let path = format!("{}?envelope=json&last=5", ws_path(channel));
+        clients.push(b.ws(&path).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    publisher.await.unwrap();
+    for ws in &mut clients {
+        let mut seen = Vec::new();
+        while let Some((offset, _, data)) = next_kept(ws).await {
+            assert_eq!(
+                offset,
+                data.parse::<u64>().unwrap() + 1,
+                "offset and data agree"
+            );
+            seen.push(offset);
+            if offset == 61 {
+                break;
+            }
+        }
+        let first = seen[0];
+        let want: Vec<u64> = (first..=61).collect();
+        assert_eq!(
+            seen, want,
+            "consecutive, no duplicate, no gap, up to the last"
+        );
+    }
+}
+
+#[tokio::test]
+async fn functions_and_the_broker_protocol_read_the_clusters_history() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use wisp_e2e::{next_text, publish};
+    let nats = NatsServer::start().await;
+    let p = history_project();
+    p.http_function("history", "GET", "/history", "history", &test_wasm("abi"));
+    let a = node(&p, &nats, "reader-a").await;
+    let b = node(&p, &nats, "reader-b").await;
+    for i in 1..=3 {
+        assert_eq!(publish(&a, "kept/fn", &format!("m{i}")).await.status, 200);
+    }
+    // Kept by node A's writer a moment after the publish answered: node B reads them.
+    let started = Instant::now();
+    let read = loop {
+        let read = b.get("/history?channel=kept/fn&last=2").await.text();
+        if read.ends_with("3:m3\n") || started.elapsed() > Duration::from_secs(10) {
+            break read;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(read, "epoch=set\n2:m2\n3:m3\n");
+
+    // The broker protocol on node B: the kept messages on SUBSCRIBE, then what node A sends.
+    let hash = wisp::messaging::hash::project_hash("test-project", None);
+    let mut ws = b.ws(&format!("ws-{hash}")).await;
+    ws.send(Message::text("SUBSCRIBE:kept/fn")).await.unwrap();
+    let wait = Duration::from_secs(10);
+    for want in ["m1", "m2", "m3"] {
+        let line = next_text(&mut ws, wait).await;
+        assert_eq!(
+            line.as_deref(),
+            Some(format!("MSG:kept/fn:{want}").as_str())
+        );
+    }
+    publish(&a, "kept/fn", "m4").await;
+    let line = next_text(&mut ws, wait).await;
+    assert_eq!(line.as_deref(), Some("MSG:kept/fn:m4"));
+    let quiet = next_text(&mut ws, Duration::from_millis(300)).await;
+    assert_eq!(quiet, None, "each once");
+}

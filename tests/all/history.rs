@@ -288,7 +288,7 @@ async fn a_replay_past_the_send_queue_closes_with_1008() {
 /// exactly once and in order.
 #[tokio::test]
 async fn two_hundred_resumes_under_a_thousand_publishes_a_second_miss_nothing() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let p = project();
     let server = std::sync::Arc::new(Server::start(p.path()).await);
@@ -300,8 +300,7 @@ async fn two_hundred_resumes_under_a_thousand_publishes_a_second_miss_nothing() 
     // drained so that it is never a slow consumer; it runs until told to stop.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let publisher = {
-        let (mut sink, mut echoes) = server.ws(&ws_path(channel)).await.split();
-        tokio::spawn(async move { while echoes.next().await.is_some() {} });
+        let mut sink = publisher(&server, channel).await;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             let mut sent = 0u64;
@@ -370,7 +369,7 @@ impl Track {
 /// delivered and kept once, numbered in the order sent.
 #[tokio::test]
 async fn frames_sent_together_are_kept_and_delivered_in_order() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let p = project();
     let server = Server::start(p.path()).await;
@@ -378,8 +377,7 @@ async fn frames_sent_together_are_kept_and_delivered_in_order() {
     let mut subscriber = server
         .ws(&format!("{}?envelope=json", ws_path(channel)))
         .await;
-    let (mut sink, mut echoes) = server.ws(&ws_path(channel)).await.split();
-    tokio::spawn(async move { while echoes.next().await.is_some() {} });
+    let mut sink = publisher(&server, channel).await;
     for i in 0..1000u64 {
         sink.feed(Message::text(i.to_string())).await.unwrap();
     }
@@ -399,4 +397,16 @@ async fn frames_sent_together_are_kept_and_delivered_in_order() {
     let mut kept = Track::default();
     kept.read(&mut replay, 1000).await;
     assert!(kept.seen == track.seen, "kept as delivered");
+}
+
+/// A client of `channel` that only publishes: its sending half, its echoes drained so
+/// that it never falls behind.
+async fn publisher(
+    server: &Server,
+    channel: &str,
+) -> futures_util::stream::SplitSink<wisp_e2e::WsClient, tokio_tungstenite::tungstenite::Message> {
+    use futures_util::StreamExt;
+    let (sink, mut echoes) = server.ws(&ws_path(channel)).await.split();
+    tokio::spawn(async move { while echoes.next().await.is_some() {} });
+    sink
 }

@@ -6,6 +6,7 @@
 
 use crate::state::{FunctionState, LogRead, Range};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 /// Why messaging refused a guest's call; logged by the host call, never shown to the guest
@@ -34,9 +35,15 @@ pub trait Channels: Send + Sync {
     fn max_message(&self) -> usize;
 
     /// What `channel` (in messaging scope `scope`) keeps of its messages in `range`.
-    fn history(&self, scope: usize, channel: &str, range: Range) -> Result<LogRead, Refusal> {
+    fn history<'a>(
+        &'a self,
+        scope: usize,
+        channel: &'a str,
+        range: Range,
+    ) -> BoxFuture<'a, Result<LogRead, Refusal>> {
         let _ = (scope, range);
-        Err(format!("channel `{channel}` keeps no history here").into())
+        let refused = format!("channel `{channel}` keeps no history here");
+        Box::pin(std::future::ready(Err(refused.into())))
     }
 }
 

@@ -10,9 +10,8 @@
 
 use super::memory::{nul_list, GuestMemory};
 use super::state::{AbiState, OpenDatabase};
-use super::{split, Errno, View, SDK_MODULE};
+use super::{split, Errno, HostFuture, View, SDK_MODULE};
 use crate::state::{Space, StateEngine, StateError};
-use std::future::Future;
 use std::sync::Arc;
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
@@ -24,8 +23,6 @@ pub const MAX_OPEN_DATABASES: usize = 256;
 /// The longest key: far past any real one, and short enough that keys stay cheap to
 /// index and to list.
 pub const MAX_KEY: usize = 4096;
-
-type HostFuture<'a> = Box<dyn Future<Output = i32> + Send + 'a>;
 
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,

@@ -11,16 +11,13 @@
 
 use super::memory::GuestMemory;
 use super::state::AbiState;
-use super::{split, Errno, View, SDK_MODULE};
+use super::{split, Errno, HostFuture, View, SDK_MODULE};
 use crate::state::{Engine, Space, StateError};
-use std::future::Future;
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
 
 /// The longest global name.
 pub const MAX_NAME: usize = 1024;
-
-type HostFuture<'a> = Box<dyn Future<Output = i32> + Send + 'a>;
 
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,

@@ -18,13 +18,12 @@ use super::handles::Handles;
 use super::http_event::{BodyReader, BoxError};
 use super::memory::{hand_over, GuestMemory};
 use super::state::AbiState;
-use super::{call, split, Errno, View, SDK_MODULE};
+use super::{call, split, Errno, HostFuture, View, SDK_MODULE};
 use crate::egress::{Failure, Outbound};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
-use std::future::Future;
 use wasmtime::{Caller, Linker};
 use wisp_abi::imports::name;
 use wisp_abi::WISP_MODULE;
@@ -39,8 +38,6 @@ pub const MAX_REQUESTS: usize = 1024;
 pub const MAX_OPEN_RESPONSES: usize = 16;
 /// Request bodies held at once, per invocation; past it `setHttpRequestBody` is errno 17.
 pub const MAX_REQUEST_BODIES: usize = 32 << 20;
-
-type HostFuture<'a> = Box<dyn Future<Output = i32> + Send + 'a>;
 
 /// A guest's clients and requests during one invocation.
 pub struct HttpClients {

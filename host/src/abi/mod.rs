@@ -60,6 +60,9 @@ pub fn add_to_linker<T: Send + 'static>(
     Ok(())
 }
 
+/// What an async host call returns: its errno, once done.
+type HostFuture<'a> = Box<dyn std::future::Future<Output = i32> + Send + 'a>;
+
 /// The guest's memory and the call's state, borrowed together for one host call.
 fn split<'a, T>(
     caller: &'a mut Caller<'_, T>,

@@ -7,7 +7,7 @@
 //! name with a newline or a terminal escape cannot forge a line or recolour a terminal.
 
 use super::memory::GuestMemory;
-use super::{call, AbiState, Errno, View, SDK_MODULE};
+use super::{call, split, AbiState, Errno, HostFuture, View, SDK_MODULE};
 use crate::state::{LogRead, Range};
 use bytes::Bytes;
 use wasmtime::{Caller, Linker};
@@ -100,37 +100,48 @@ pub fn add_to_linker<T: Send + 'static>(
             call(&mut c, view, |mem, st| mem.write(buf, &st.pubsub(id)?.data))
         },
     )?;
-    linker.func_wrap(
+    linker.func_wrap_async(
         WISP_MODULE,
         name::channelHistorySize,
         move |mut c: Caller<'_, T>,
-              chan: i32,
-              chan_len: i32,
-              last: i32,
-              since: i64,
-              size_ptr: i32|
-              -> i32 {
-            call(&mut c, view, |mem, st| {
-                mem.check_u32(size_ptr)?;
-                let channel =
-                    channel_name(mem, chan, chan_len, &st.function, Errno::ChannelNotFound)?;
+              (chan, chan_len, last, since, size_ptr): (i32, i32, i32, i64, i32)|
+              -> HostFuture<'_> {
+            Box::new(async move {
+                let (mem, st) = split(&mut c, view);
+                let asked = (|| -> Result<_, Errno> {
+                    mem.check_u32(size_ptr)?;
+                    let channel =
+                        channel_name(&mem, chan, chan_len, &st.function, Errno::ChannelNotFound)?;
+                    Ok(channel)
+                })();
+                let channel = match asked {
+                    Ok(channel) => channel,
+                    Err(errno) => return errno.code() as i32,
+                };
                 let range = match since as u64 {
                     0 => Range::Last(last as u32 as usize),
                     offset => Range::After(offset),
                 };
-                let read = st.env.channels.history(st.env.scope, &channel, range);
-                let read = read.map_err(|error| {
-                    tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
-                        error = %error.to_string().escape_debug(), "channel history refused");
-                    match error.downcast_ref::<crate::state::StateError>() {
-                        Some(_) => Errno::DatabaseGetFailed,
-                        None => Errno::ChannelNotFound,
-                    }
-                })?;
-                let encoded = encode_history(&read);
-                mem.write_u32(size_ptr, encoded.len() as u32)?;
-                st.stores.history_measured = Some(encoded);
-                Ok(())
+                let (channels, scope) = (st.env.channels.clone(), st.env.scope);
+                let function = st.function.clone();
+                let read = channels.history(scope, &channel, range).await;
+                let (mut mem, st) = split(&mut c, view);
+                let measured = read
+                    .map_err(|error| {
+                        tracing::warn!(%function, channel = %channel.escape_debug(),
+                            error = %error.to_string().escape_debug(), "channel history refused");
+                        match error.downcast_ref::<crate::state::StateError>() {
+                            Some(_) => Errno::DatabaseGetFailed,
+                            None => Errno::ChannelNotFound,
+                        }
+                    })
+                    .and_then(|read| {
+                        let encoded = encode_history(&read);
+                        mem.write_u32(size_ptr, encoded.len() as u32)?;
+                        st.stores.history_measured = Some(encoded);
+                        Ok(())
+                    });
+                Errno::to_i32(measured)
             })
         },
     )?;

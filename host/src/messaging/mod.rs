@@ -169,6 +169,10 @@ pub enum MessagingError {
     TooLarge(usize, usize),
     #[error(transparent)]
     TooManySubscriptions(#[from] functions::TooManySubscriptions),
+    #[error(
+        "the channel's history is behind ({0} batches wait to be kept); not published, try again"
+    )]
+    HistoryBehind(usize),
 }
 
 /// The messaging side of a running project: access rules, the broker, and the
@@ -245,15 +249,34 @@ impl Hub {
             .collect();
         let topic = scope.topic(channel);
         let reach = scope.reach(channel);
-        let Some(kept) = scope.history(channel) else {
+        // In cluster mode a channel marked `local` keeps no history: its log would be the
+        // cluster's, and its messages are this node's.
+        let kept = scope
+            .history(channel)
+            .filter(|_| self.history.immediate() || reach == Reach::Cluster);
+        let Some(kept) = kept else {
             for message in messages {
                 self.broker.publish(&topic, Arc::new(message), reach)?;
             }
             return Ok(());
         };
+        let log = self.history.space(&topic, kept);
+        if !self.history.immediate() {
+            // Kept by the writer, then published; sockets follow the log (see `history`).
+            let batch = history::Batch {
+                topic,
+                log,
+                reach,
+                messages,
+                broker: self.broker.clone(),
+            };
+            return self
+                .history
+                .keep_then_publish(batch)
+                .map_err(MessagingError::HistoryBehind);
+        }
         // Kept and delivered in one step, so that a client replaying the log and joining
         // the channel sees each message once (see `history`).
-        let log = self.history.space(&topic, kept);
         let time_ms = history::now_ms();
         let _order = self.history.lock(&topic);
         let entries: Vec<LogMessage<'_>> = messages
@@ -262,18 +285,11 @@ impl Hub {
                 text: message.text,
                 data: &message.payload,
                 time_ms,
+                origin: None,
             })
             .collect();
         match self.history.append(&log, &entries) {
-            Ok(appended) => {
-                for (message, appended) in messages.iter_mut().zip(appended) {
-                    message.kept = Some(Kept {
-                        offset: appended.offset,
-                        epoch: appended.epoch.into(),
-                        time_ms,
-                    });
-                }
-            }
+            Ok(appended) => history::keep(&mut messages, appended, time_ms),
             // Delivered all the same: live clients lose nothing for it.
             Err(error) => self.history.not_kept(channel, &error),
         }
@@ -353,15 +369,24 @@ impl Channels for Hub {
         self.max_message
     }
 
-    fn history(&self, scope: usize, channel: &str, range: Range) -> Result<LogRead, Refusal> {
-        let scope = self.scopes.get(scope);
-        scope.check(channel, false)?;
-        let kept = scope
-            .history(channel)
-            .ok_or_else(|| format!("channel `{channel}` keeps no history (`wisp.history`)"))?;
-        let log = self.history.space(&scope.topic(channel), kept);
-        let read = self.history.read(&log, range);
-        read.map_err(|error| -> Refusal { Box::new(crate::state::StateError::Unavailable(error)) })
+    fn history<'a>(
+        &'a self,
+        scope: usize,
+        channel: &'a str,
+        range: Range,
+    ) -> futures_util::future::BoxFuture<'a, Result<LogRead, Refusal>> {
+        Box::pin(async move {
+            let scope = self.scopes.get(scope);
+            scope.check(channel, false)?;
+            let kept = scope
+                .history(channel)
+                .ok_or_else(|| format!("channel `{channel}` keeps no history (`wisp.history`)"))?;
+            let log = self.history.space(&scope.topic(channel), kept);
+            let read = self.history.read_later(&log, range).await;
+            read.map_err(|error| -> Refusal {
+                Box::new(crate::state::StateError::Unavailable(error))
+            })
+        })
     }
 }
 

@@ -33,7 +33,7 @@ use super::websocket::{
 };
 use super::{App, Connection};
 use crate::abi::http_event::ResponseBody;
-use crate::messaging::broker::{Sink, SinkId};
+use crate::messaging::broker::{Reach, Sink, SinkId};
 use crate::messaging::scope::decode_path;
 use crate::messaging::Message;
 use crate::state::{LogEntry, Range};
@@ -41,7 +41,6 @@ use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, UPGRADE};
 use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -50,7 +49,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -99,15 +97,7 @@ pub fn handle(
                 .await;
         serve(&app, &connection, scope, ws, limits).await;
     });
-    let mut response = Response::new(ResponseBody::default());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    response
+    super::websocket::switching_protocols(&key)
 }
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -351,7 +341,13 @@ struct Subscription {
     /// `MSG:<channel>:`
     prefix: String,
     outbox: Arc<Outbox>,
+    /// While its kept messages are read (cluster mode): the live ones that came meanwhile,
+    /// at most [`MAX_HELD`] (past it, the rest are dropped and the client told).
+    held: Mutex<Option<VecDeque<Arc<Message>>>>,
 }
+
+/// Live messages a subscription holds while its kept ones are read, at most.
+pub const MAX_HELD: usize = 10_000;
 
 impl Sink for Subscription {
     fn id(&self) -> SinkId {
@@ -359,8 +355,15 @@ impl Sink for Subscription {
     }
 
     fn deliver(&self, message: &Arc<Message>) {
-        self.outbox
-            .push(delivery(&self.prefix, &message.payload, message.text));
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.as_mut() {
+            Some(held) if held.len() < MAX_HELD => held.push_back(message.clone()),
+            // Told when released (see `release`).
+            Some(_) => {}
+            None => self
+                .outbox
+                .push(delivery(&self.prefix, &message.payload, message.text)),
+        }
     }
 }
 
@@ -368,6 +371,36 @@ impl Subscription {
     fn replay(&self, entry: &LogEntry) {
         self.outbox
             .push(delivery(&self.prefix, &entry.data, entry.text));
+    }
+
+    /// Holds live messages from now until [`Self::release`].
+    fn hold(&self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(VecDeque::new());
+    }
+
+    /// Sends what was held, but for the messages up to offset `replayed` (which the
+    /// replay had), and goes live.
+    fn release(&self, replayed: Option<u64>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(messages) = held.take() else {
+            return;
+        };
+        if messages.len() >= MAX_HELD {
+            self.outbox.push(Frame::Text(
+                format!("ERROR:live messages were dropped while {MAX_HELD} waited for the channel's history").into(),
+            ));
+        }
+        for message in messages {
+            let offset = message.kept.as_ref().map(|kept| kept.offset);
+            if offset
+                .zip(replayed)
+                .is_some_and(|(offset, upto)| offset <= upto)
+            {
+                continue;
+            }
+            self.outbox
+                .push(delivery(&self.prefix, &message.payload, message.text));
+        }
     }
 }
 
@@ -382,7 +415,7 @@ struct Subscriptions<'a> {
 
 impl Subscriptions<'_> {
     /// Subscribes to `channel` after queueing its kept messages.
-    fn subscribe(&mut self, channel: String) -> Result<(), String> {
+    async fn subscribe(&mut self, channel: String) -> Result<(), String> {
         if self.channels.contains_key(&channel) {
             return Ok(());
         }
@@ -398,15 +431,37 @@ impl Subscriptions<'_> {
             id: super::feed::next_id(),
             prefix: format!("MSG:{}:", encode_channel(&channel)),
             outbox: self.outbox.clone(),
+            held: Mutex::new(None),
         });
         let id = subscription.id;
         let broker = &self.app.hub.broker;
+        let history = &self.app.hub.history;
+        let reach = scope.reach(&channel);
         match scope.history(&channel) {
-            None => broker.subscribe(&topic, subscription, scope.reach(&channel)),
+            None => broker.subscribe(&topic, subscription, reach),
+            // Cluster mode: one log for every node. Subscribed first, holding the live
+            // messages, then the kept ones read; the held ones the read had are dropped by
+            // their offset (every node's messages carry it).
+            Some(kept) if !history.immediate() && reach == Reach::Cluster => {
+                let log = history.space(&topic, kept);
+                subscription.hold();
+                broker.subscribe(&topic, subscription.clone(), reach);
+                let read = history.read_later(&log, Range::Last(kept.size)).await;
+                let replayed = match read {
+                    Ok(read) => {
+                        read.entries.iter().for_each(|e| subscription.replay(e));
+                        read.entries.last().map(|e| e.offset)
+                    }
+                    Err(error) => {
+                        tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read; the client gets live messages only");
+                        None
+                    }
+                };
+                subscription.release(replayed);
+            }
             Some(kept) => {
                 // Read and subscribed under the lock every publish on the channel takes,
                 // so that the kept and the live messages meet without a gap or a repeat.
-                let history = &self.app.hub.history;
                 let log = history.space(&topic, kept);
                 let _order = history.lock(&topic);
                 match history.read(&log, Range::Last(kept.size)) {
@@ -415,7 +470,7 @@ impl Subscriptions<'_> {
                         tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read; the client gets live messages only");
                     }
                 }
-                broker.subscribe(&topic, subscription, scope.reach(&channel));
+                broker.subscribe(&topic, subscription, reach);
             }
         }
         self.channels.insert(channel, (topic, id));
@@ -542,7 +597,7 @@ async fn serve(
             break close(CloseCode::Policy, "publish rate exceeded");
         }
         let done = match parse(&bytes) {
-            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel),
+            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel).await,
             Ok(Command::Unsubscribe(channel)) => subscriptions.unsubscribe(&channel),
             Ok(Command::Publish(channel, content)) => {
                 publish(app, scope, &channel, bytes.slice_ref(content), is_text)

@@ -11,6 +11,10 @@
 //!
 //! A client never gets its own messages back (unless its channel echoes them): a
 //! publish from a client records the frame's offsets as a skip for that client.
+//!
+//! A channel that keeps history in cluster mode is not fed by the broker: its feed is
+//! *followed* ([`Feeds::followed`]), fed in offset order from the channel's log by a task
+//! of the server's `follow`, and a client joins it at an offset ([`Feeds::join_at`]).
 
 use super::cursor::{Channel, Outbound};
 use super::flusher::{FlushPart, Flushers, Job};
@@ -42,12 +46,24 @@ pub struct Feed {
     inner: Mutex<Inner>,
     parts: Box<[Part]>,
     flushers: Arc<Flushers>,
+    /// A followed feed's task; `None` for a feed the broker delivers to.
+    follower: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Held by a followed feed's task while it appends a message, and by a client
+    /// joining at an offset: nothing comes between a joining client's catch-up and its
+    /// first live message. Lock order: `order`, then `inner`.
+    order: Mutex<()>,
 }
 
 struct Inner {
     log: Log,
     /// Every client, by connection id, to record skips for its own publishes.
     clients: HashMap<u64, Arc<Outbound>>,
+    /// A followed feed's place in its log: the offset of the last message appended
+    /// (`None` until its task has found where the log is).
+    delivered: Option<u64>,
+    /// Clients whose catch-up went past `delivered`: the messages up to this offset,
+    /// already replayed to them, are skipped.
+    replayed_to: HashMap<u64, u64>,
 }
 
 /// The clients one flusher writes.
@@ -75,23 +91,76 @@ impl Feed {
             inner: Mutex::new(Inner {
                 log: Log::default(),
                 clients: HashMap::new(),
+                delivered: None,
+                replayed_to: HashMap::new(),
             }),
             parts: (0..flushers.count()).map(|_| Part::default()).collect(),
             flushers,
+            follower: Mutex::new(None),
+            order: Mutex::new(()),
         })
+    }
+
+    /// A followed feed's task found its log at `offset`: messages after it come next.
+    pub(super) fn start_at_offset(&self, offset: u64) {
+        let _order = lock(&self.order);
+        let mut inner = self.inner();
+        if inner.delivered.is_none() {
+            inner.delivered = Some(offset);
+        }
+    }
+
+    /// Appends a followed log's message (from the feed's task), in order.
+    pub(super) fn publish_followed(self: &Arc<Self>, message: &Message) {
+        let _order = lock(&self.order);
+        self.deliver(message);
+    }
+
+    /// Appends `message`'s frame, raw or enveloped as the feed's clients take it.
+    fn deliver(self: &Arc<Self>, message: &Message) {
+        let offset = message.kept.as_ref().map(|kept| kept.offset);
+        let frame = if self.enveloped {
+            message.envelope()
+        } else {
+            &message.wire
+        };
+        self.publish(frame, message.origin, offset);
+    }
+
+    /// Where a followed feed is in its log, once its task knows.
+    pub(super) fn delivered(&self) -> Option<u64> {
+        self.inner().delivered
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
         lock(&self.inner)
     }
 
-    /// Appends a message's frame and lists the feed's parts with their flushers.
-    fn publish(self: &Arc<Self>, frame: &[u8], origin: Option<SinkId>) {
+    /// Appends a message's frame (at `offset` of its channel's log, if kept) and lists
+    /// the feed's parts with their flushers.
+    fn publish(self: &Arc<Self>, frame: &[u8], origin: Option<SinkId>, offset: Option<u64>) {
         let mut inner = self.inner();
         let range = inner.log.append(frame);
         if let Some(SinkId::Socket(id)) = origin {
             if let Some(client) = inner.clients.get(&id) {
-                client.skip(range);
+                client.skip(range.clone());
+            }
+        }
+        if let Some(offset) = offset {
+            inner.delivered = Some(offset);
+            if !inner.replayed_to.is_empty() {
+                let Inner {
+                    clients,
+                    replayed_to,
+                    ..
+                } = &mut *inner;
+                replayed_to.retain(|id, upto| {
+                    let replayed = offset <= *upto;
+                    if let (true, Some(client)) = (replayed, clients.get(id)) {
+                        client.skip(range.clone());
+                    }
+                    replayed && offset < *upto
+                });
             }
         }
         drop(inner);
@@ -140,6 +209,7 @@ impl Feed {
     fn remove(&self, client: &Outbound) -> usize {
         let mut inner = self.inner();
         inner.clients.remove(&client.id);
+        inner.replayed_to.remove(&client.id);
         let part = &self.parts[client.part];
         let mut clients = lock(&part.clients);
         *clients = clients
@@ -200,11 +270,7 @@ impl Sink for FeedSink {
     }
 
     fn deliver(&self, message: &Arc<Message>) {
-        if self.0.enveloped {
-            self.0.publish(message.envelope(), message.origin);
-        } else {
-            self.0.publish(&message.wire, message.origin);
-        }
+        self.0.deliver(message);
     }
 }
 
@@ -253,6 +319,77 @@ impl Feeds {
         client
     }
 
+    /// The followed feed of `topic` (see the module docs), made with its task, which
+    /// `start` spawns, if there is none.
+    pub fn followed(
+        &self,
+        topic: &str,
+        enveloped: bool,
+        start: impl FnOnce(Arc<Feed>) -> tokio::task::AbortHandle,
+    ) -> Arc<Feed> {
+        let key = feed_key(topic, enveloped);
+        let mut topics = lock(&self.topics);
+        if let Some(feed) = topics.get(&key) {
+            return feed.clone();
+        }
+        let feed = Feed::new(key.clone(), enveloped, self.flushers.clone());
+        *lock(&feed.follower) = Some(start(feed.clone()));
+        topics.insert(key, feed.clone());
+        feed
+    }
+
+    /// Adds a connection to followed `feed` after `catch_up` (frames of the messages up to
+    /// offset `upto`, replayed from the log): `Err` with the stream back while the feed
+    /// has not found its place yet, or has delivered past `upto` (read more, then again).
+    /// Without a catch-up (`None`) the client starts with the next message.
+    pub fn join_at(
+        &self,
+        feed: &Arc<Feed>,
+        stream: TcpStream,
+        limit: usize,
+        catch_up: Option<(u64, Vec<bytes::Bytes>)>,
+    ) -> Result<Arc<Outbound>, (TcpStream, Option<u64>)> {
+        // A feed whose last client left meanwhile is no longer followed: ask for it again.
+        let topics = lock(&self.topics);
+        if !topics
+            .get(&feed.topic)
+            .is_some_and(|f| Arc::ptr_eq(f, feed))
+        {
+            return Err((stream, None));
+        }
+        let _order = lock(&feed.order);
+        let delivered = feed.delivered();
+        let upto = match (&catch_up, delivered) {
+            (None, _) => None,
+            (Some(_), None) => return Err((stream, None)),
+            (Some((upto, _)), Some(delivered)) if delivered > *upto => {
+                return Err((stream, Some(delivered)))
+            }
+            (Some((upto, _)), Some(_)) => Some(*upto),
+        };
+        let part = self.flushers.next_shard();
+        let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
+        feed.add(&client);
+        for frame in catch_up.map(|(_, frames)| frames).unwrap_or_default() {
+            client.push_own(frame);
+        }
+        if let (Some(upto), Some(delivered)) = (upto, delivered) {
+            if upto > delivered {
+                feed.inner().replayed_to.insert(client.id, upto);
+            }
+        }
+        Ok(client)
+    }
+
+    /// Adds a connection to followed `feed` with no catch-up, whatever its state: for a
+    /// client about to be closed, which needs its place to send the close from.
+    pub fn join_live(&self, feed: &Arc<Feed>, stream: TcpStream, limit: usize) -> Arc<Outbound> {
+        let part = self.flushers.next_shard();
+        let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
+        feed.add(&client);
+        client
+    }
+
     /// Unsubscribes a connection; the last one out unsubscribes the topic.
     pub fn leave(&self, client: &Outbound) {
         let mut topics = lock(&self.topics);
@@ -262,11 +399,19 @@ impl Feeds {
         let Some(feed) = topics.get(topic) else {
             return;
         };
+        // A client of a feed dropped meanwhile (see `join_live`) leaves with it.
+        if !std::ptr::addr_eq(Arc::as_ptr(client.channel()), Arc::as_ptr(feed)) {
+            return;
+        }
         if feed.remove(client) == 0 {
             let id = feed.id;
             let broker_topic = topic[1..].to_owned();
-            topics.remove(topic);
-            self.broker.unsubscribe(&broker_topic, SinkId::Socket(id));
+            let feed = topics.remove(topic).expect("found above");
+            let follower = lock(&feed.follower).take();
+            match follower {
+                Some(follower) => follower.abort(),
+                None => self.broker.unsubscribe(&broker_topic, SinkId::Socket(id)),
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`websocket`]: the WebSocket bridge to channels.
 //! - [`broker_protocol`]: the broker tutorial's text protocol, many channels on one socket.
 //! - [`feed`]: a channel's WebSocket clients, as one subscriber of the broker.
+//! - [`follow`]: in cluster mode, a history channel's clients fed from its log.
 //! - [`socket_io`]: a client's socket as tungstenite reads and writes it.
 //! - [`cursor`]: one client's place in its channel's frame log, and its own frames.
 //! - [`flusher`]: the tasks that write clients out, one per worker thread.
@@ -25,6 +26,7 @@ pub mod client_js;
 pub mod cursor;
 pub mod feed;
 pub mod flusher;
+pub mod follow;
 pub mod framelog;
 pub mod health;
 pub mod http;

@@ -19,7 +19,7 @@ use super::App;
 use crate::messaging::broker::Reach;
 use crate::messaging::{envelope_frame, Message};
 use crate::project::History;
-use crate::state::{LogRead, Range, MAX_READ};
+use crate::state::{LogEntry, LogRead, Range, MAX_READ};
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -119,21 +119,25 @@ pub fn join(
             return (outbound, Err(reason));
         }
     }
-    for entry in read.entries {
-        let frame = if enveloped {
-            let epoch = Some(read.epoch.as_str());
-            let (offset, time, text) = (Some(entry.offset), entry.time_ms, entry.text);
-            envelope_frame(channel, offset, epoch, time, text, &entry.data)
-        } else {
-            Message::new("", Bytes::from(entry.data), Some(entry.text), None).wire
-        };
-        outbound.push_own(frame);
+    for entry in &read.entries {
+        outbound.push_own(entry_frame(channel, &read.epoch, entry, enveloped));
     }
     (outbound, Ok(()))
 }
 
+/// The frame a client gets for kept `entry` of `channel`'s log (of `epoch`).
+pub(super) fn entry_frame(channel: &str, epoch: &str, entry: &LogEntry, enveloped: bool) -> Bytes {
+    if enveloped {
+        let (offset, time, text) = (Some(entry.offset), entry.time_ms, entry.text);
+        envelope_frame(channel, offset, Some(epoch), time, text, &entry.data)
+    } else {
+        let data = Bytes::copy_from_slice(&entry.data);
+        Message::new("", data, Some(entry.text), None).wire
+    }
+}
+
 /// Whether what `read` holds follows `offset` of `epoch` with nothing missing.
-fn continuous(read: &LogRead, offset: u64, epoch: &str) -> Result<(), &'static str> {
+pub(super) fn continuous(read: &LogRead, offset: u64, epoch: &str) -> Result<(), &'static str> {
     if read.epoch != epoch {
         return Err("history reset: the epoch changed; reconnect with ?last=N");
     }

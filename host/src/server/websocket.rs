@@ -22,12 +22,12 @@
 
 use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
-use super::replay;
 use super::response::text;
 use super::socket_io::SocketIo;
+use super::{follow, replay};
 use super::{App, Connection};
 use crate::abi::http_event::ResponseBody;
-use crate::messaging::broker::SinkId;
+use crate::messaging::broker::{Reach, SinkId};
 use crate::messaging::scope::{decode_path, AccessError};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -151,6 +151,10 @@ pub fn handle(
     };
     let topic = scope.topic(&channel);
     let reach = scope.reach(&channel);
+    // In cluster mode a channel's history is a log every node follows (see `follow`).
+    let followed = scope
+        .history(&channel)
+        .filter(|_| !app.hub.history.immediate() && reach == Reach::Cluster);
     let limits = app.config.websocket;
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
@@ -164,11 +168,18 @@ pub fn handle(
             return tracing::error!("WebSocket upgrade on a connection that is not TCP");
         };
         let stream = parts.io.into_inner();
-        let (outbound, caught_up) = match &catch_up {
-            Some((kept, ask)) => {
-                replay::join(&app, &channel, &topic, reach, stream, *kept, ask, enveloped)
+        let (outbound, caught_up) = match (&followed, &catch_up) {
+            // Cluster mode, a channel that keeps history: fed from its log.
+            (Some(kept), catch_up) => {
+                let ask = catch_up.as_ref().map(|(_, ask)| ask);
+                follow::join(&app, &channel, &topic, stream, *kept, ask, enveloped).await
             }
-            None => {
+            (None, Some((kept, ask))) => {
+                let (outbound, caught_up) =
+                    replay::join(&app, &channel, &topic, reach, stream, *kept, ask, enveloped);
+                (outbound, caught_up.map_err(|reason| (replay::HISTORY_GONE, reason)))
+            }
+            (None, None) => {
                 let limit = limits.send_queue;
                 let outbound = app.feeds.join(&topic, enveloped, reach, stream, limit);
                 (outbound, Ok(()))
@@ -188,9 +199,9 @@ pub fn handle(
             .max_frame_size(Some(limits.max_message));
         let io = SocketIo::new(outbound.clone(), parts.read_buf);
         let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        if let Err(reason) = caught_up {
-            tracing::info!(socket = outbound.id, channel = %channel.escape_debug(), reason, "WebSocket catch-up refused");
-            close(&mut ws, &outbound, CloseCode::from(replay::HISTORY_GONE), reason).await;
+        if let Err((code, reason)) = caught_up {
+            tracing::info!(socket = outbound.id, channel = %channel.escape_debug(), code, reason, "WebSocket catch-up refused");
+            close(&mut ws, &outbound, CloseCode::from(code), reason).await;
             drop(membership);
             return;
         }
@@ -203,6 +214,11 @@ pub fn handle(
         serve(&app, client, ws, &outbound, limits).await;
         drop(membership);
     });
+    switching_protocols(&key)
+}
+
+/// The 101 answer to an upgrade with handshake key `key`.
+pub(super) fn switching_protocols(key: &str) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();

@@ -25,7 +25,7 @@
 //! nothing.
 
 use super::MAX_LISTED;
-use super::{Appended, Kind, LogMessage, LogRead, LogSpace, Object, ObjectWrite, Range};
+use super::{Appended, Kind, LogFollow, LogMessage, LogRead, LogSpace, Object, ObjectWrite, Range};
 use super::{Space, StateEngine, StateError, StateFuture, StateResult};
 use async_nats::connection::State;
 use async_nats::jetstream::consumer::{push::OrderedConfig, DeliverPolicy, ReplayPolicy};
@@ -59,11 +59,11 @@ struct Buckets {
 
 /// The JetStream engine over one NATS connection.
 pub struct JetStream {
-    client: async_nats::Client,
+    pub(super) client: async_nats::Client,
     buckets: OnceCell<Buckets>,
 }
 
-fn unavailable(error: impl std::fmt::Display) -> StateError {
+pub(super) fn unavailable(error: impl std::fmt::Display) -> StateError {
     StateError::Unavailable(format!("JetStream: {error}"))
 }
 
@@ -104,6 +104,14 @@ impl JetStream {
         }
     }
 
+    /// `Unavailable` while NATS is not connected, so a call fails at once.
+    pub(super) fn connected(&self) -> StateResult<()> {
+        if self.client.connection_state() != State::Connected {
+            return Err(unavailable("NATS is not connected"));
+        }
+        Ok(())
+    }
+
     /// Runs `call` on the bucket of `kind`: at once `Unavailable` while disconnected, and
     /// after [`OP_TIMEOUT`] at the latest.
     async fn run<'a, T, F>(
@@ -114,9 +122,7 @@ impl JetStream {
     where
         F: Future<Output = StateResult<T>> + 'a,
     {
-        if self.client.connection_state() != State::Connected {
-            return Err(unavailable("NATS is not connected"));
-        }
+        self.connected()?;
         let work = async {
             let buckets = self.buckets.get_or_try_init(|| self.open()).await?;
             let bucket = match kind {
@@ -537,26 +543,40 @@ impl StateEngine for JetStream {
         }))
     }
 
-    // Channel history in cluster mode (one JetStream stream per log, so that every node
-    // agrees on offsets) is not written yet: such calls fail, and the README says so.
+    // Channel logs: one JetStream stream per log (see `jetstream_log`).
     fn append<'a>(
         &'a self,
-        _log: &'a LogSpace,
-        _message: LogMessage<'a>,
+        log: &'a LogSpace,
+        message: LogMessage<'a>,
     ) -> StateFuture<'a, Appended> {
-        Box::pin(std::future::ready(Err(StateError::Unavailable(
-            "channel history is not kept in cluster mode yet".into(),
-        ))))
+        Box::pin(async move {
+            let mut appended = self.append_log(log, &[message]).await?;
+            Ok(appended.remove(0))
+        })
+    }
+
+    fn append_all<'a>(
+        &'a self,
+        log: &'a LogSpace,
+        messages: &'a [LogMessage<'a>],
+    ) -> StateFuture<'a, Vec<Appended>> {
+        Box::pin(self.append_log(log, messages))
+    }
+
+    fn answers_at_once(&self) -> bool {
+        false
+    }
+
+    fn follow<'a>(&'a self, log: &'a LogSpace, after: u64) -> StateFuture<'a, Option<LogFollow>> {
+        Box::pin(async move { Ok(Some(self.follow_log(log, after).await?)) })
     }
 
     fn read_log<'a>(
         &'a self,
-        _log: &'a LogSpace,
-        _range: Range,
-        _now_ms: u64,
+        log: &'a LogSpace,
+        range: Range,
+        now_ms: u64,
     ) -> StateFuture<'a, LogRead> {
-        Box::pin(std::future::ready(Err(StateError::Unavailable(
-            "channel history is not kept in cluster mode yet".into(),
-        ))))
+        Box::pin(self.read_log_stream(log, range, now_ms))
     }
 }

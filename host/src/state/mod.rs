@@ -16,6 +16,7 @@
 //! database and storage resources, and the names its globals are scoped by.
 
 pub mod jetstream;
+mod jetstream_log;
 pub mod sqlite;
 
 use crate::project::{select, StateResource};
@@ -164,6 +165,19 @@ pub trait StateEngine: Send + Sync {
             Ok(appended)
         })
     }
+    /// Whether every call's future is ready when first polled (SQLite: the work is done
+    /// in the call). Channel history relies on it to keep and deliver a message in one step;
+    /// an engine that answers later (JetStream) is followed instead ([`Self::follow`]).
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+    /// Every message appended to `log` after offset `after`, in order, from whichever node
+    /// appended it; `None` where logs are not followed (an engine that answers at once,
+    /// whose appends and deliveries are in step already).
+    fn follow<'a>(&'a self, log: &'a LogSpace, after: u64) -> StateFuture<'a, Option<LogFollow>> {
+        let _ = (log, after);
+        Box::pin(std::future::ready(Ok(None)))
+    }
     /// The kept messages of `log` in `range`, oldest first, at most [`MAX_READ`].
     fn read_log<'a>(
         &'a self,
@@ -193,6 +207,9 @@ pub struct LogMessage<'a> {
     pub data: &'a [u8],
     /// Milliseconds since the Unix epoch.
     pub time_ms: u64,
+    /// Who published it, for an engine whose logs are followed ([`StateEngine::follow`]):
+    /// the messaging layer's own words, handed back in [`LogEntry::origin`].
+    pub origin: Option<&'a str>,
 }
 
 /// Where an appended message went.
@@ -209,6 +226,18 @@ pub struct LogEntry {
     pub time_ms: u64,
     pub text: bool,
     pub data: Vec<u8>,
+    /// [`LogMessage::origin`], where the engine keeps it (followed logs only).
+    pub origin: Option<String>,
+}
+
+/// A log's messages as they are appended, from any node: [`StateEngine::follow`].
+pub type LogFollow = futures_util::stream::BoxStream<'static, StateResult<Followed>>;
+
+/// One message of a followed log, with the log's epoch.
+#[derive(Clone, Debug)]
+pub struct Followed {
+    pub epoch: Arc<str>,
+    pub entry: LogEntry,
 }
 
 /// Which kept messages to read.

@@ -662,6 +662,7 @@ impl StateEngine for Sqlite {
                         time_ms: row.get::<_, i64>(1)? as u64,
                         text: row.get(2)?,
                         data: row.get(3)?,
+                        origin: None,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -844,6 +845,7 @@ mod tests {
             text: true,
             data: data.as_bytes(),
             time_ms,
+            origin: None,
         }
     }
 

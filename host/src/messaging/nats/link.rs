@@ -246,7 +246,7 @@ async fn feed_sockets(client: Client, topic: String, node: Arc<str>, sockets: Ar
         if origin.node == Some(&node) {
             continue;
         }
-        let message = origin.message(&channel, received.payload);
+        let message = origin.message(&channel, received.payload, received.headers.as_ref());
         sockets.deliver(&topic, &message);
     }
 }
@@ -269,7 +269,7 @@ async fn feed_function(client: Client, topic: String, group: String, sink: Arc<d
         if origin.function.map(SinkId::Function) == Some(own) {
             continue;
         }
-        sink.deliver(&origin.message(&channel, received.payload));
+        sink.deliver(&origin.message(&channel, received.payload, received.headers.as_ref()));
     }
 }
 

@@ -2,17 +2,36 @@
 //! origin header (see the parent module's docs for the format).
 
 use crate::messaging::broker::SinkId;
-use crate::messaging::Message;
+use crate::messaging::{Kept, Message};
 use async_nats::{HeaderMap, HeaderName};
 use std::sync::Arc;
 
 /// The one header Wisp puts on a message (format in the parent module's docs).
 pub(super) const ORIGIN: HeaderName = HeaderName::from_static("Wisp-Origin");
 
-/// Room to leave for the origin header under NATS's payload limit: the header's
+/// Where a message of a channel that keeps history was kept: `<offset> <epoch> <time ms>`.
+pub(super) const KEPT: HeaderName = HeaderName::from_static("Wisp-Kept");
+
+/// A `Wisp-Kept` header's value.
+fn parse_kept(value: &str) -> Option<Kept> {
+    let mut parts = value.split(' ');
+    let offset = parts.next()?.parse().ok()?;
+    let epoch = parts.next()?;
+    let time_ms = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || epoch.is_empty() {
+        return None;
+    }
+    Some(Kept {
+        offset,
+        epoch: epoch.into(),
+        time_ms,
+    })
+}
+
+/// Room to leave for Wisp's headers under NATS's payload limit: the origin header's
 /// framing (about 30 bytes) plus a node id of at most
-/// [`MAX_NODE_ID`](super::MAX_NODE_ID) bytes.
-pub(super) const HEADER_ROOM: usize = 128;
+/// [`MAX_NODE_ID`](super::MAX_NODE_ID) bytes, and the kept header (under 80 bytes).
+pub(super) const HEADER_ROOM: usize = 256;
 
 /// Escapes `name` to one NATS subject token of `A-Z a-z 0-9 - _` (see the parent
 /// module's docs).
@@ -100,12 +119,27 @@ impl<'a> Origin<'a> {
         };
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, value.as_str());
+        if let Some(kept) = &message.kept {
+            let value = format!("{} {} {}", kept.offset, kept.epoch, kept.time_ms);
+            headers.insert(KEPT, value.as_str());
+        }
         headers
     }
 
-    pub(super) fn message(&self, channel: &Arc<str>, payload: bytes::Bytes) -> Arc<Message> {
+    /// The message received with `headers`: its origin's, and where its channel's history
+    /// keeps it, if the `Wisp-Kept` header says.
+    pub(super) fn message(
+        &self,
+        channel: &Arc<str>,
+        payload: bytes::Bytes,
+        headers: Option<&HeaderMap>,
+    ) -> Arc<Message> {
         let origin = self.function.map(SinkId::Function);
-        Arc::new(Message::new(channel.clone(), payload, self.text, origin))
+        let mut message = Message::new(channel.clone(), payload, self.text, origin);
+        message.kept = headers
+            .and_then(|headers| headers.get(KEPT))
+            .and_then(|value| parse_kept(value.as_str()));
+        Arc::new(message)
     }
 }
 
@@ -202,6 +236,23 @@ mod tests {
         }
         assert_eq!(subject("QmHash//ws/chan"), "wisp.QmHash._2fws_2fchan");
         assert_eq!(queue_group("QmHash/chat", "my fn"), "wisp.QmHash.my_20fn");
+    }
+
+    #[test]
+    fn kept_header_round_trips_and_refuses_garbage() {
+        let mut message = Message::new("c", "x".into(), None, None);
+        message.kept = Some(Kept {
+            offset: 7,
+            epoch: "e1".into(),
+            time_ms: 42,
+        });
+        let headers = Origin::header("node-1", &message);
+        let got = Origin::of(Some(&headers)).message(&"c".into(), "x".into(), Some(&headers));
+        let kept = got.kept.as_ref().expect("kept");
+        assert_eq!((kept.offset, &*kept.epoch, kept.time_ms), (7, "e1", 42));
+        for bad in ["", "7", "7 e", "x e 1", "7 e 1 extra", "7  1"] {
+            assert!(parse_kept(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]
