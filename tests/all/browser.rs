@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::time::Duration;
 use wisp_e2e::cdp::{Browser, Page};
-use wisp_e2e::{sample_server, sample_server_at, Server};
+use wisp_e2e::{sample_server, sample_server_at, sample_server_with_broker_listener, Server};
 
 /// Joining, connecting and a message's round trip each take milliseconds; this is the bound.
 const WAIT: Duration = Duration::from_secs(10);
@@ -168,6 +168,63 @@ async fn after_a_server_restart_the_page_reconnects_and_shows_what_was_sent_mean
         json!(0)
     );
     assert_eq!(erin.exceptions(), Vec::<String>::new());
+}
+
+/// The broker tutorial's web client, as its page has it (`new WebSocket("ws://localhost:8765")`,
+/// `SUBSCRIBE:news`, `PUBLISH:news:Hello world!`), against the broker protocol's own
+/// listener: a message published while nobody is subscribed is there for the next page.
+#[tokio::test]
+async fn the_broker_tutorials_web_client_works_against_the_broker_listener() {
+    let server = sample_server_with_broker_listener().await;
+    let broker = server.broker_addr.expect("a broker listener");
+    let browser = Browser::launch().await.unwrap();
+    let tutorial = |commands: &str| {
+        format!(
+            "window.got = [];
+             let ws = new WebSocket('ws://{broker}');
+             ws.onmessage = (event) => window.got.push(event.data);
+             ws.onclose = () => window.left = true;
+             ws.onopen = () => {{ {commands} }};"
+        )
+    };
+    // The first page only publishes, to a channel nobody is on, and leaves: the server
+    // answers its close after the publish, so the message has been handled by then.
+    let first = browser.new_page().await.unwrap();
+    first.goto(&server.url("/_wisp/health")).await.unwrap();
+    first
+        .eval(&tutorial(
+            "ws.send('PUBLISH:news:Hello world!'); ws.close();",
+        ))
+        .await
+        .unwrap();
+    first.wait_for("window.left === true", WAIT).await.unwrap();
+    // The second subscribes: the stored message first, then its own publish.
+    let second = browser.new_page().await.unwrap();
+    second.goto(&server.url("/_wisp/health")).await.unwrap();
+    second
+        .eval(&tutorial(
+            "ws.send('SUBSCRIBE:news'); ws.send('PUBLISH:news:Breaking!'); ws.send('PUBLISH:oops');",
+        ))
+        .await
+        .unwrap();
+    second
+        .wait_for("window.got.length >= 3", WAIT)
+        .await
+        .unwrap();
+    let got = second.eval("window.got").await.unwrap();
+    let got: Vec<&str> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[..2], ["MSG:news:Hello world!", "MSG:news:Breaking!"]);
+    assert!(
+        got[2].starts_with("ERROR:"),
+        "a malformed command is told: {got:?}"
+    );
+    assert_eq!(second.exceptions(), Vec::<String>::new());
 }
 
 /// Opens the chat page in a new tab, joins `room` as `user` and waits for the WebSocket.

@@ -309,6 +309,8 @@ const ANY_PORT: SocketAddr =
 /// A Wisp server running in this process on 127.0.0.1:0.
 pub struct Server {
     pub addr: SocketAddr,
+    /// The broker protocol's own listener (`--broker-listen`), if it was started with one.
+    pub broker_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
@@ -338,6 +340,7 @@ async fn serve(
     state: Arc<dyn wisp::state::StateEngine>,
     config: ServerConfig,
     addr: SocketAddr,
+    with_broker: bool,
 ) -> Server {
     let loaded = match wisp::load::load(project, options) {
         Ok(loaded) => loaded,
@@ -350,17 +353,32 @@ async fn serve(
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
+    // `--broker-listen`'s listener, when asked for, on another port the system picks.
+    let (broker_listener, broker_addr) = if with_broker {
+        let listener = tokio::net::TcpListener::bind(ANY_PORT)
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound listener's address");
+        (Some(listener), Some(addr))
+    } else {
+        (None, None)
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let running = tokio::spawn(async move {
         let shutdown = async {
             let _ = rx.await;
         };
-        wisp::server::run(listener, app, shutdown)
+        let listeners = wisp::server::Listeners {
+            main: listener,
+            broker: broker_listener,
+        };
+        wisp::server::run(listeners, app, shutdown)
             .await
             .expect("server failed");
     });
     Server {
         addr,
+        broker_addr,
         shutdown: Some(tx),
         running: Some(running),
         client: Client::builder(TokioExecutor::new()).build_http(),
@@ -427,6 +445,7 @@ impl Server {
                 state,
                 test_config(),
                 ANY_PORT,
+                false,
             )
             .await
         });
@@ -446,13 +465,19 @@ impl Server {
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
-        Self::start_loaded_at(project, options, config, ANY_PORT).await
+        Self::start_loaded_at(project, options, config, ANY_PORT, false).await
     }
 
     /// `project` served with [`test_config`] on `addr`: a server restarted where the
     /// last one was, for clients that reconnect to the address they knew.
     pub async fn start_at(project: &Path, addr: SocketAddr) -> Self {
-        Self::start_loaded_at(project, &test_options(), test_config(), addr).await
+        Self::start_loaded_at(project, &test_options(), test_config(), addr, false).await
+    }
+
+    /// `project` served with [`test_config`], and the broker protocol also at `/` of a
+    /// second listener ([`Server::broker_addr`]), as `wisp serve --broker-listen` does.
+    pub async fn start_with_broker_listener(project: &Path) -> Self {
+        Self::start_loaded_at(project, &test_options(), test_config(), ANY_PORT, true).await
     }
 
     async fn start_loaded_at(
@@ -460,11 +485,12 @@ impl Server {
         options: &LoadOptions,
         config: ServerConfig,
         addr: SocketAddr,
+        with_broker: bool,
     ) -> Self {
         init_test_process();
         let state = data_of(project);
         let broker = Arc::new(LocalBroker::new());
-        serve(project, options, broker, state, config, addr).await
+        serve(project, options, broker, state, config, addr, with_broker).await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.
@@ -617,6 +643,16 @@ pub async fn raw_exchange(
 /// The sample project in `config/`, built once per test process (`wisp build`), and
 /// served.
 pub async fn sample_server() -> Server {
+    Server::start(&built_samples()).await
+}
+
+/// The sample project, served with the broker protocol's own listener too.
+pub async fn sample_server_with_broker_listener() -> Server {
+    Server::start_with_broker_listener(&built_samples()).await
+}
+
+/// The sample project's folder, its functions built once per test process.
+fn built_samples() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     let dir = repo().join("config");
     BUILT.call_once(|| {
@@ -624,7 +660,7 @@ pub async fn sample_server() -> Server {
         let project = loaded.project.expect("the sample project is valid");
         wisp::builder::build_project(&project).expect("building the samples");
     });
-    Server::start(&dir).await
+    dir
 }
 
 /// The sample project served again on `addr`, where a stopped [`sample_server`] was.
