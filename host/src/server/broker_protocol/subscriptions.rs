@@ -1,0 +1,173 @@
+//! A socket's channel subscriptions: each formats its channel's messages as `MSG` lines
+//! into the socket's outbox, after the channel's kept ones.
+
+use super::command::{delivery, encode_channel, shown};
+use super::outbox::Outbox;
+use super::MAX_CHANNELS;
+use crate::messaging::broker::{Reach, Sink, SinkId};
+use crate::messaging::Message;
+use crate::server::App;
+use crate::state::{LogEntry, Range};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+/// One channel subscription of one socket: formats the channel's messages as `MSG`
+/// lines into the socket's outbox.
+pub(super) struct Subscription {
+    id: u64,
+    /// `MSG:<channel>:`
+    prefix: String,
+    outbox: Arc<Outbox>,
+    /// While its kept messages are read (cluster mode): the live ones that came meanwhile,
+    /// at most [`MAX_HELD`] (past it, the rest are dropped and the client told).
+    held: Mutex<Option<VecDeque<Arc<Message>>>>,
+}
+
+/// Live messages a subscription holds while its kept ones are read, at most.
+pub const MAX_HELD: usize = 10_000;
+
+impl Sink for Subscription {
+    fn id(&self) -> SinkId {
+        SinkId::Socket(self.id)
+    }
+
+    fn deliver(&self, message: &Arc<Message>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.as_mut() {
+            Some(held) if held.len() < MAX_HELD => held.push_back(message.clone()),
+            // Told when released (see `release`).
+            Some(_) => {}
+            None => self
+                .outbox
+                .push(delivery(&self.prefix, &message.payload, message.text)),
+        }
+    }
+}
+
+impl Subscription {
+    fn replay(&self, entry: &LogEntry) {
+        self.outbox
+            .push(delivery(&self.prefix, &entry.data, entry.text));
+    }
+
+    /// Holds live messages from now until [`Self::release`].
+    fn hold(&self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(VecDeque::new());
+    }
+
+    /// Sends what was held, but for the messages up to offset `replayed` (which the
+    /// replay had), and goes live.
+    fn release(&self, replayed: Option<u64>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(messages) = held.take() else {
+            return;
+        };
+        if messages.len() >= MAX_HELD {
+            self.outbox.push(Frame::Text(
+                format!("ERROR:live messages were dropped while {MAX_HELD} waited for the channel's history").into(),
+            ));
+        }
+        for message in messages {
+            let offset = message.kept.as_ref().map(|kept| kept.offset);
+            if offset
+                .zip(replayed)
+                .is_some_and(|(offset, upto)| offset <= upto)
+            {
+                continue;
+            }
+            self.outbox
+                .push(delivery(&self.prefix, &message.payload, message.text));
+        }
+    }
+}
+
+/// A socket's subscriptions, by channel; all left when dropped, even on a panic.
+pub(super) struct Subscriptions<'a> {
+    pub(super) app: &'a App,
+    pub(super) scope: usize,
+    pub(super) outbox: Arc<Outbox>,
+    /// Channel to (topic, subscription id).
+    pub(super) channels: HashMap<String, (String, u64)>,
+}
+
+impl Subscriptions<'_> {
+    /// Subscribes to `channel` after queueing its kept messages.
+    pub(super) async fn subscribe(&mut self, channel: String) -> Result<(), String> {
+        if self.channels.contains_key(&channel) {
+            return Ok(());
+        }
+        if self.channels.len() >= MAX_CHANNELS {
+            return Err(format!(
+                "a socket may subscribe to at most {MAX_CHANNELS} channels; UNSUBSCRIBE from one first"
+            ));
+        }
+        let scope = self.app.hub.scopes.get(self.scope);
+        scope.check(&channel, true).map_err(|e| e.to_string())?;
+        let topic = scope.topic(&channel);
+        let subscription = Arc::new(Subscription {
+            id: crate::server::feed::next_id(),
+            prefix: format!("MSG:{}:", encode_channel(&channel)),
+            outbox: self.outbox.clone(),
+            held: Mutex::new(None),
+        });
+        let id = subscription.id;
+        let broker = &self.app.hub.broker;
+        let history = &self.app.hub.history;
+        let reach = scope.reach(&channel);
+        match scope.history(&channel) {
+            None => broker.subscribe(&topic, subscription, reach),
+            // Cluster mode: one log for every node. Subscribed first, holding the live
+            // messages, then the kept ones read; the held ones the read had are dropped by
+            // their offset (every node's messages carry it).
+            Some(kept) if !history.immediate() && reach == Reach::Cluster => {
+                let log = history.space(&topic, kept);
+                subscription.hold();
+                broker.subscribe(&topic, subscription.clone(), reach);
+                let read = history.read_later(&log, Range::Last(kept.size)).await;
+                let replayed = match read {
+                    Ok(read) => {
+                        read.entries.iter().for_each(|e| subscription.replay(e));
+                        read.entries.last().map(|e| e.offset)
+                    }
+                    Err(error) => {
+                        tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read; the client gets live messages only");
+                        None
+                    }
+                };
+                subscription.release(replayed);
+            }
+            Some(kept) => {
+                // Read and subscribed under the lock every publish on the channel takes,
+                // so that the kept and the live messages meet without a gap or a repeat.
+                let log = history.space(&topic, kept);
+                let _order = history.lock(&topic);
+                match history.read(&log, Range::Last(kept.size)) {
+                    Ok(read) => read.entries.iter().for_each(|e| subscription.replay(e)),
+                    Err(error) => {
+                        tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read; the client gets live messages only");
+                    }
+                }
+                broker.subscribe(&topic, subscription, reach);
+            }
+        }
+        self.channels.insert(channel, (topic, id));
+        Ok(())
+    }
+
+    pub(super) fn unsubscribe(&mut self, channel: &str) -> Result<(), String> {
+        let Some((topic, id)) = self.channels.remove(channel) else {
+            return Err(format!("not subscribed to `{}`", shown(channel.as_bytes())));
+        };
+        self.app.hub.broker.unsubscribe(&topic, SinkId::Socket(id));
+        Ok(())
+    }
+}
+
+impl Drop for Subscriptions<'_> {
+    fn drop(&mut self) {
+        for (topic, id) in self.channels.values() {
+            self.app.hub.broker.unsubscribe(topic, SinkId::Socket(*id));
+        }
+    }
+}
