@@ -26,6 +26,7 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// The close code when the log cannot be reached for a catch-up (1013: try again later).
 const UNAVAILABLE: u16 = 1013;
+const UNAVAILABLE_REASON: &str = "channel history unavailable; try again";
 
 /// Feeds `feed` from `log`, in order, for as long as the feed has clients (the task is
 /// aborted when its last client leaves). A failed follow starts again after the last
@@ -118,17 +119,12 @@ pub async fn join(
             Ok(read) => read,
             Err(error) => {
                 tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read");
-                let outbound = app.feeds.join_live(&feed, stream, limit);
-                return (
-                    outbound,
-                    Err((UNAVAILABLE, "channel history unavailable; try again")),
-                );
+                return refuse(app, &feed, stream, UNAVAILABLE, UNAVAILABLE_REASON);
             }
         };
         if let Ask::Since { offset, epoch } = ask {
             if let Err(reason) = continuous(&read, *offset, epoch) {
-                let outbound = app.feeds.join_live(&feed, stream, limit);
-                return (outbound, Err((HISTORY_GONE, reason)));
+                return refuse(app, &feed, stream, HISTORY_GONE, reason);
             }
         }
         caught = Some(replayed(channel, &read, enveloped, Vec::new()));
@@ -143,11 +139,7 @@ pub async fn join(
         stream = back;
         if Instant::now() >= deadline {
             tracing::warn!(topic = %topic.escape_debug(), "the channel's log was not followed in time for a catch-up");
-            let outbound = app.feeds.join_live(&feed, stream, limit);
-            return (
-                outbound,
-                Err((UNAVAILABLE, "channel history unavailable; try again")),
-            );
+            return refuse(app, &feed, stream, UNAVAILABLE, UNAVAILABLE_REASON);
         }
         match (delivered, caught.take()) {
             // The feed delivered past the catch-up: read what lies between.
@@ -157,22 +149,13 @@ pub async fn join(
                         caught = Some(replayed(channel, &read, enveloped, frames));
                     }
                     Ok(_) => {
-                        let outbound = app.feeds.join_live(&feed, stream, limit);
-                        return (
-                            outbound,
-                            Err((
-                                HISTORY_GONE,
-                                "messages after that offset were trimmed; reconnect with ?last=N",
-                            )),
-                        );
+                        let reason =
+                            "messages after that offset were trimmed; reconnect with ?last=N";
+                        return refuse(app, &feed, stream, HISTORY_GONE, reason);
                     }
                     Err(error) => {
                         tracing::warn!(topic = %topic.escape_debug(), %error, "channel history could not be read");
-                        let outbound = app.feeds.join_live(&feed, stream, limit);
-                        return (
-                            outbound,
-                            Err((UNAVAILABLE, "channel history unavailable; try again")),
-                        );
+                        return refuse(app, &feed, stream, UNAVAILABLE, UNAVAILABLE_REASON);
                     }
                 }
             }
@@ -184,6 +167,21 @@ pub async fn join(
             }
         }
     }
+}
+
+/// A client that is to be closed with `code` and `reason`: on `feed` for the close.
+fn refuse(
+    app: &App,
+    feed: &Arc<Feed>,
+    stream: TcpStream,
+    code: u16,
+    reason: &'static str,
+) -> (Arc<Outbound>, Result<(), (u16, &'static str)>) {
+    let limit = app.config.websocket.send_queue;
+    (
+        app.feeds.join_live(feed, stream, limit),
+        Err((code, reason)),
+    )
 }
 
 /// `frames` followed by those of what `read` holds, and the offset they reach (the last
