@@ -306,3 +306,46 @@ async fn functions_and_the_broker_protocol_read_the_clusters_history() {
     let quiet = next_text(&mut ws, Duration::from_millis(300)).await;
     assert_eq!(quiet, None, "each once");
 }
+
+#[tokio::test]
+async fn a_nodes_clients_keep_getting_the_log_after_jetstream_restarts() {
+    use wisp_e2e::{publish, ws_path};
+    let mut nats = NatsServer::start().await;
+    let p = history_project();
+    let a = node(&p, &nats, "follow-restart").await;
+    let channel = "kept/restart";
+    let mut ws = a
+        .ws(&format!("{}?envelope=json&last=5", ws_path(channel)))
+        .await;
+    publish(&a, channel, "before").await;
+    let (offset, epoch, _) = next_kept(&mut ws).await.expect("the first message");
+    assert_eq!(offset, 1);
+
+    nats.kill();
+    nats.restart().await;
+    // Published until kept again: the node's writer fails while JetStream is away.
+    let restarted = Instant::now();
+    let mut sent = 0;
+    let after = loop {
+        sent += 1;
+        publish(&a, channel, &format!("after {sent}")).await;
+        if let Some(next) = tokio::time::timeout(Duration::from_millis(500), next_kept(&mut ws))
+            .await
+            .ok()
+            .flatten()
+        {
+            break next;
+        }
+        assert!(
+            restarted.elapsed() < BACK,
+            "nothing delivered after the restart"
+        );
+    };
+    // The same log (JetStream keeps its files): the next offset, the same epoch, in order.
+    assert_eq!(after.1, epoch, "the log survived the restart");
+    assert_eq!(
+        after.0, 2,
+        "the first message kept after the restart: {after:?}"
+    );
+    assert!(after.2.starts_with("after "), "{after:?}");
+}

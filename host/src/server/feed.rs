@@ -110,6 +110,15 @@ impl Feed {
         }
     }
 
+    /// A followed feed's log was reset: its offsets start again, and what clients were
+    /// to skip of the old ones no longer applies.
+    pub(super) fn restart_offsets(&self) {
+        let _order = lock(&self.order);
+        let mut inner = self.inner();
+        inner.delivered = Some(0);
+        inner.replayed_to.clear();
+    }
+
     /// Appends a followed log's message (from the feed's task), in order.
     pub(super) fn publish_followed(self: &Arc<Self>, message: &Message) {
         let _order = lock(&self.order);

@@ -30,18 +30,30 @@ const UNAVAILABLE_REASON: &str = "channel history unavailable; try again";
 
 /// Feeds `feed` from `log`, in order, for as long as the feed has clients (the task is
 /// aborted when its last client leaves). A failed follow starts again after the last
-/// message delivered, so the feed's clients miss nothing.
+/// message delivered, so the feed's clients miss nothing; if the log was reset meanwhile
+/// (another epoch), from its first message, which clients see under the new epoch.
 async fn follow(app: Arc<App>, log: LogSpace, channel: Arc<str>, feed: Arc<Feed>) {
     let history = &app.hub.history;
-    let mut after = None;
+    // The last message delivered: its offset and epoch.
+    let mut after: Option<(u64, Arc<str>)> = None;
     let mut warned = false;
     loop {
-        let start = match after {
-            Some(offset) => Ok(offset),
-            None => history
-                .read_later(&log, Range::Last(0))
-                .await
-                .map(|read| read.next.saturating_sub(1)),
+        let start = match history.read_later(&log, Range::Last(0)).await {
+            Ok(read) => Ok(match &after {
+                Some((offset, epoch)) if **epoch == *read.epoch => *offset,
+                // Reset while this node was away from it: all of the new log.
+                Some(_) => {
+                    feed.restart_offsets();
+                    after = Some((0, read.epoch.as_str().into()));
+                    0
+                }
+                None => {
+                    let start = read.next.saturating_sub(1);
+                    after = Some((start, read.epoch.as_str().into()));
+                    start
+                }
+            }),
+            Err(error) => Err(error),
         };
         let follow = match start {
             Ok(start) => history.follow(&log, start).await.map(|f| (start, f)),
@@ -50,7 +62,6 @@ async fn follow(app: Arc<App>, log: LogSpace, channel: Arc<str>, feed: Arc<Feed>
         match follow {
             Ok((start, mut messages)) => {
                 feed.start_at_offset(start);
-                after = Some(start);
                 warned = false;
                 while let Some(next) = messages.next().await {
                     let followed = match next {
@@ -61,6 +72,7 @@ async fn follow(app: Arc<App>, log: LogSpace, channel: Arc<str>, feed: Arc<Feed>
                         }
                     };
                     let entry = followed.entry;
+                    after = Some((entry.offset, followed.epoch.clone()));
                     let origin = history.own_socket(entry.origin.as_deref());
                     let data = Bytes::from(entry.data);
                     let mut message = Message::new(channel.clone(), data, Some(entry.text), origin);
@@ -69,7 +81,6 @@ async fn follow(app: Arc<App>, log: LogSpace, channel: Arc<str>, feed: Arc<Feed>
                         epoch: followed.epoch,
                         time_ms: entry.time_ms,
                     });
-                    after = Some(entry.offset);
                     feed.publish_followed(&message);
                 }
             }
