@@ -15,6 +15,7 @@ use wisp::messaging::functions::SubscriptionLimits;
 use wisp::messaging::nats::{
     check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
 };
+use wisp::messaging::token::Tokens;
 use wisp::project::{GoDuration, Size};
 use wisp::runtime::cache::ModuleCache;
 use wisp::runtime::deployment::InvocationLimits;
@@ -164,6 +165,16 @@ struct ServeArgs {
     /// The largest response body a function's outbound HTTP call may read; past it, reads get errno 6
     #[arg(long, value_name = "SIZE", default_value_t = Size(EgressSettings::default().max_response))]
     egress_max_response: Size,
+    /// The key private channels' WebSocket tokens are signed with (at least 32 characters;
+    /// every node of a cluster needs the same) [default: one made on first use and kept in
+    /// the data dir, mode 0600]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WISP_WS_TOKEN_SECRET",
+        hide_env_values = true
+    )]
+    ws_token_secret: Option<String>,
     /// A PEM file of CA certificates functions' outbound HTTPS trusts besides Mozilla's
     /// roots (a private CA); repeatable
     #[arg(
@@ -236,7 +247,33 @@ impl ServeArgs {
                 max_response: self.egress_max_response.0,
                 extra_roots: Vec::new(),
             },
+            tokens: None,
         }
+    }
+
+    /// The key of private channels' tokens: `--ws-token-secret`, else (one node) the one
+    /// kept in the data dir, made on first use; `None` when the project has no private
+    /// channel and none was given.
+    fn tokens(&self, private: bool, cluster: bool) -> anyhow::Result<Option<Tokens>> {
+        if let Some(secret) = &self.ws_token_secret {
+            anyhow::ensure!(
+                secret.len() >= MIN_SECRET,
+                "--ws-token-secret is {} characters; give at least {MIN_SECRET} (e.g. `openssl rand -hex 32`)",
+                secret.len()
+            );
+            return Ok(Some(Tokens::new(secret.as_bytes().to_vec())));
+        }
+        if !private {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            !cluster,
+            "the project has private channels (`wisp.private`): in a cluster every node must sign \
+             their tokens with the same key; give --ws-token-secret (or WISP_WS_TOKEN_SECRET), \
+             the same on every node"
+        );
+        let file = self.data_dir().join(TOKEN_KEY_FILE);
+        Ok(Some(Tokens::new(kept_key(&file)?)))
     }
 
     /// The certificates of every `--egress-ca` file.
@@ -401,6 +438,44 @@ fn build(project_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shortest `--ws-token-secret`: 32 characters, as many bytes of key as the hash.
+const MIN_SECRET: usize = 32;
+
+/// The file in the data dir that keeps the token key when none is given.
+const TOKEN_KEY_FILE: &str = "websocket-token.key";
+
+/// The key kept in `file` (hex), made (32 random bytes, mode 0600) if there is none.
+fn kept_key(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            return hex::decode(text.trim()).with_context(|| {
+                format!("{} is not a hex key; delete it to make a new one (tokens handed out so far stop working)", file.display())
+            })
+        }
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(error).with_context(|| format!("reading {}", file.display()))
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    }
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).context("the system's random source")?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("making {}", file.display()))?;
+    out.write_all(hex::encode(key).as_bytes())
+        .and_then(|()| out.sync_all())
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(key.to_vec())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     wisp::allocator::return_freed_memory();
     if args.build {
@@ -414,6 +489,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.server_config();
     config.egress.extra_roots = args.egress_roots()?;
     let cluster = args.cluster.config()?;
+    let private = loaded.project.messaging.iter().any(|m| m.private);
+    config.tokens = args.tokens(private, cluster.is_some())?;
     let data_dir = args.data_dir();
     raise_file_limit(args.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -34,10 +34,15 @@ impl Server {
     /// Starts `wisp` with `args` and `env` and reads its start-up banner up to the line
     /// containing `last`.
     fn start(args: &[&str], env: &[(&str, &str)], last: &str) -> Self {
+        Self::logging(args, env, last, Stdio::null())
+    }
+
+    /// [`Server::start`], its log (stderr) going to `log`.
+    fn logging(args: &[&str], env: &[(&str, &str)], last: &str, log: Stdio) -> Self {
         let mut child = command(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("starting wisp serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -502,4 +507,74 @@ fn the_broker_tutorials_commands_work_on_broker_listen() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("response");
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
+/// Private channels on `wisp serve`: the token key is made once, kept with mode 0600 in the
+/// data dir and used again after a restart; a refused token is logged without the token;
+/// a cluster refuses to start without a shared key.
+#[test]
+fn private_channels_keep_their_key_and_never_log_a_token() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio_tungstenite::tungstenite::{connect, Error};
+    use wisp::messaging::token::{now_secs, Tokens};
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let log_path = data.path().join("stderr.log");
+    let args = [
+        "serve",
+        built_sample(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        utf8(data.path()),
+    ];
+    let log = std::fs::File::create(&log_path).expect("a log file");
+    let server = Server::logging(&args, &[], "data in", log.into());
+    let key_file = data.path().join("websocket-token.key");
+    let mode = std::fs::metadata(&key_file)
+        .expect("the key file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "only the owner reads the key");
+    let key = hex::decode(std::fs::read_to_string(&key_file).unwrap().trim()).unwrap();
+    let hash = server
+        .banner
+        .split("/ws-")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the project hash in the banner")
+        .to_owned();
+    let channel = "private/room";
+    let token = Tokens::new(key).issue(
+        &hash,
+        channel,
+        "erin",
+        std::time::Duration::from_secs(600),
+        true,
+        now_secs(),
+    );
+    let url = |server: &Server, token: &str| {
+        format!("ws://{}/ws-{hash}/{channel}?token={token}", server.addr())
+    };
+    connect(url(&server, &token)).expect("the kept key's token admits");
+    let forged = format!("{}AAAA", &token[..token.len() - 4]);
+    match connect(url(&server, &forged)) {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a forged token was not refused: {other:?}"),
+    }
+    drop(server);
+    let logged = std::fs::read_to_string(&log_path).expect("the log");
+    assert!(logged.contains("private channel refused"), "{logged}");
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!logged.contains(signature), "a token was logged:\n{logged}");
+
+    // Restarted, the same key: the token handed out before still works.
+    let server = Server::start(&args, &[], "data in");
+    connect(url(&server, &token)).expect("tokens outlive a restart");
+    drop(server);
+
+    // A cluster's nodes must share the key: without one, serve says how to give it.
+    let output = wisp(&["serve", built_sample(), "--cluster", "nats://127.0.0.1:9"]);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(said.contains("--ws-token-secret"), "{said}");
 }

@@ -21,6 +21,7 @@ pub mod hash;
 pub mod history;
 pub mod nats;
 pub mod scope;
+pub mod token;
 
 use crate::abi::channels::{Channels, Refusal};
 use crate::runtime::deployment::Deployment;
@@ -184,6 +185,8 @@ pub struct Hub {
     pub broker: Arc<dyn Broker>,
     /// The kept messages of channels with `wisp.history`.
     pub history: history::Histories,
+    /// The key of private channels' tokens.
+    pub tokens: token::Tokens,
     deployment: Arc<Deployment>,
     subscriptions: functions::Subscriptions,
     /// The hub itself, for the subscription workers it starts.
@@ -198,12 +201,14 @@ impl Hub {
         max_message: usize,
         subscriptions: functions::SubscriptionLimits,
         history: history::Histories,
+        tokens: token::Tokens,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             scopes,
             max_message,
             broker,
             history,
+            tokens,
             deployment,
             subscriptions: functions::Subscriptions::new(subscriptions),
             me: me.clone(),
@@ -299,11 +304,18 @@ impl Hub {
         Ok(())
     }
 
-    /// The WebSocket path for `channel`, if its resource enables the bridge.
+    /// The WebSocket path for `channel`, if its resource enables the bridge; for a private
+    /// channel with an anonymous token that may publish, lasting [`token::DEFAULT_TTL`].
     pub fn websocket_path(&self, scope: usize, channel: &str) -> Result<String, MessagingError> {
         let scope = self.scopes.get(scope);
         scope.check(channel, true)?;
-        Ok(scope.websocket_path(channel))
+        let path = scope.websocket_path(channel);
+        if !scope.private(channel) {
+            return Ok(path);
+        }
+        let (ttl, now) = (token::DEFAULT_TTL, token::now_secs());
+        let token = self.tokens.issue(&scope.hash, channel, "", ttl, true, now);
+        Ok(format!("{path}?token={token}"))
     }
 
     /// Subscribes function `function` to `channel` in its own scope for its

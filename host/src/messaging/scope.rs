@@ -37,6 +37,8 @@ struct Resource {
     history: Option<History>,
     /// `local: true`: the channel's messages stay on the node they are published on.
     local: bool,
+    /// `wisp.private`: WebSocket clients need a token.
+    private: bool,
 }
 
 /// The messaging resources visible from one place (the project or an application).
@@ -76,6 +78,14 @@ impl Scope {
         self.resources
             .iter()
             .any(|r| r.self_echo && r.matcher.matches(channel))
+    }
+
+    /// Whether a WebSocket client of `channel` needs a token: any matching resource says
+    /// `wisp.private`.
+    pub fn private(&self, channel: &str) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.private && r.matcher.matches(channel))
     }
 
     /// How much of `channel` is kept (`wisp.history`), if any matching resource keeps it
@@ -133,6 +143,7 @@ impl Scopes {
                     self_echo: m.self_echo,
                     history: m.history,
                     local: m.local,
+                    private: m.private,
                 })
                 .collect()
         };

@@ -18,7 +18,7 @@
 //! Either form may add a Wisp-only block: `wisp: {self-echo: true}` sends a WebSocket client's
 //! messages back to it as well (an echo channel; Autobahn's conformance cases need one);
 //! `wisp: {history: {size: 100, ttl: 24h}}` keeps each matching channel's messages (see
-//! [`History`]).
+//! [`History`]); `wisp: {private: true}` admits a WebSocket client only with a token.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,6 +62,9 @@ pub struct Messaging {
     pub self_echo: bool,
     /// Wisp only (`wisp.history`): the channels' messages are kept.
     pub history: Option<History>,
+    /// Wisp only (`wisp.private`): a WebSocket client needs a token, which the URL a
+    /// function hands out carries (see `messaging::token`).
+    pub private: bool,
 }
 
 /// Reads a messaging file in either form; `None` when no matcher could be built.
@@ -78,6 +81,7 @@ pub(crate) fn parse(
     let local = top.bool("local").unwrap_or(false);
     let wisp = top.section("wisp");
     let self_echo = wisp.bool("self-echo").unwrap_or(false);
+    let private = wisp.bool("private").unwrap_or(false);
     let history = wisp.has_key("history").then(|| history(&wisp)).flatten();
     wisp.finish();
 
@@ -155,6 +159,7 @@ pub(crate) fn parse(
                 local,
                 self_echo,
                 history,
+                private,
             }),
             Err(message) => {
                 map.error(key, message);

@@ -107,6 +107,9 @@ pub struct ServerConfig {
     pub globals_size: u64,
     /// Where guests' outbound HTTP may go, and how much it may bring back.
     pub egress: EgressSettings,
+    /// The key private channels' tokens are signed with (`--ws-token-secret`, or kept in
+    /// the data dir); `None`: a key of this process only.
+    pub tokens: Option<crate::messaging::token::Tokens>,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +122,7 @@ impl Default for ServerConfig {
             drain: DEFAULT_DRAIN,
             globals_size: crate::state::DEFAULT_GLOBALS_SIZE,
             egress: EgressSettings::default(),
+            tokens: None,
         }
     }
 }
@@ -174,6 +178,10 @@ impl App {
             config.websocket.max_message,
             config.subscriptions,
             history,
+            config
+                .tokens
+                .clone()
+                .unwrap_or_else(crate::messaging::token::Tokens::random),
         );
         for trigger in &loaded.triggers {
             let reach = if trigger.local {

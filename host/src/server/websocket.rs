@@ -29,6 +29,7 @@ use super::{App, Connection};
 use crate::abi::http_event::ResponseBody;
 use crate::messaging::broker::{Reach, SinkId};
 use crate::messaging::scope::{decode_path, AccessError};
+use crate::messaging::token::Refused;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
@@ -132,6 +133,10 @@ pub fn handle(
     if let Err(response) = check_origin(&app, &req, &connection, &channel) {
         return *response;
     }
+    let can_publish = match admit(&app, &req, &connection, scope_index, &channel) {
+        Ok(can_publish) => can_publish,
+        Err(response) => return *response,
+    };
     let asked = match replay::asked(req.uri().query()) {
         Ok(asked) => asked,
         Err(problem) => return text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
@@ -208,6 +213,7 @@ pub fn handle(
         let client = Client {
             scope: scope_index,
             self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
+            can_publish,
             channel,
             connection,
         };
@@ -228,6 +234,40 @@ pub(super) fn switching_protocols(key: &str) -> Response<ResponseBody> {
         headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// Whether a client may join `channel` and publish there: on a private channel, what its
+/// `token` grants (401 without one, 403 for one that is not valid here and now); elsewhere
+/// anyone may. The token is never logged.
+fn admit(
+    app: &App,
+    req: &Request<Incoming>,
+    connection: &Connection,
+    scope: usize,
+    channel: &str,
+) -> Result<bool, Box<Response<ResponseBody>>> {
+    let scope = app.hub.scopes.get(scope);
+    if !scope.private(channel) {
+        return Ok(true);
+    }
+    let query = req.uri().query().unwrap_or_default();
+    let token = form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, token)| token.into_owned())
+        .unwrap_or_default();
+    let now = crate::messaging::token::now_secs();
+    match app.hub.tokens.check(&scope.hash, channel, &token, now) {
+        Ok(grant) => Ok(grant.can_publish),
+        Err(refused) => {
+            tracing::info!(peer = %connection.peer, channel = %channel.escape_debug(), reason = %refused,
+                "WebSocket connection to a private channel refused");
+            let status = match refused {
+                Refused::Missing => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::FORBIDDEN,
+            };
+            Err(Box::new(text(status, format!("{refused}\n"))))
+        }
+    }
 }
 
 /// The client's handshake key, or the response for a request that is no upgrade or
@@ -351,14 +391,19 @@ struct Client {
     channel: String,
     /// The client receives its own messages too (`wisp.self-echo`).
     self_echo: bool,
+    /// The client may publish (always, but on a private channel with a read-only token).
+    can_publish: bool,
     /// Holds the connection's slot under the connection limits.
     connection: Arc<Connection>,
 }
 
-/// What woke a connection's task.
 /// The most frames a client sent together that are published in one step.
 const PUBLISH_BATCH: usize = 128;
 
+/// The close code for a publish from a client whose token does not allow it.
+pub const NOT_ALLOWED: u16 = 4403;
+
+/// What woke a connection's task.
 enum Wake {
     /// The client's outgoing side needs the task: the socket would block, the
     /// client fell too far behind, a write failed, or writing it panicked.
@@ -386,6 +431,7 @@ async fn serve(
         scope,
         channel,
         self_echo,
+        can_publish,
         connection,
     } = client;
     let id = outbound.id;
@@ -508,6 +554,13 @@ async fn serve(
                         break "read error";
                     }
                 };
+                if !can_publish {
+                    tracing::warn!(socket = id, peer = %connection.peer, channel = %channel.escape_debug(),
+                        "WebSocket client's token does not allow publishing; closing with 4403");
+                    let code = CloseCode::from(NOT_ALLOWED);
+                    close(&mut ws, outbound, code, "this token may not publish").await;
+                    break "publish not allowed";
+                }
                 if !rate.allow() {
                     tracing::warn!(socket = id, peer = %connection.peer, %channel, rate = limits.publish_rate,
                         "WebSocket client over its publish rate; closing with 1008");

@@ -236,10 +236,20 @@ fn publish(
     text: bool,
 ) -> Result<(), String> {
     let hub = &app.hub;
-    hub.scopes
-        .get(scope)
-        .check(channel, true)
-        .map_err(|e| e.to_string())?;
+    let scope_of = hub.scopes.get(scope);
+    scope_of.check(channel, true).map_err(|e| e.to_string())?;
+    if scope_of.private(channel) {
+        return Err(private_refused(channel));
+    }
     hub.publish(scope, channel, content, Some(text), None)
         .map_err(|e| e.to_string())
+}
+
+/// The `ERROR:` reason for a private channel: this protocol has no way to present a token
+/// yet, so such channels are reachable only through their own WebSocket URL.
+pub(super) fn private_refused(channel: &str) -> String {
+    format!(
+        "channel `{}` is private: join it with the WebSocket URL a function hands out (AUTH: is not supported yet)",
+        shown(channel.as_bytes())
+    )
 }

@@ -104,6 +104,9 @@ impl Subscriptions<'_> {
         }
         let scope = self.app.hub.scopes.get(self.scope);
         scope.check(&channel, true).map_err(|e| e.to_string())?;
+        if scope.private(&channel) {
+            return Err(super::private_refused(&channel));
+        }
         let topic = scope.topic(&channel);
         let subscription = Arc::new(Subscription {
             id: crate::server::feed::next_id(),

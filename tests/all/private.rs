@@ -1,0 +1,151 @@
+//! Private channels (`wisp: {private: true}`): a WebSocket client gets in only with the
+//! token in the URL a function hands out; guessed, altered, expired and other-channel tokens
+//! are refused before the upgrade, and a read-only token's publish closes the socket.
+
+use futures_util::SinkExt;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use wisp::messaging::token::{now_secs, Tokens};
+use wisp_e2e::{next_text, probe_project, publish, test_config, test_wasm, Project, Server};
+
+const WAIT: Duration = Duration::from_secs(10);
+const KEY: &[u8] = b"a test key of this suite, 32+ bytes long";
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// The probe project with private channels `secret/*` and `GET /wsurl?channel=`.
+fn project() -> Project {
+    let p = probe_project();
+    p.file(
+        "messaging/secret.yaml",
+        "matcher: secret/*\nwebsocket: true\nwisp:\n  private: true\n",
+    );
+    p.http_function(
+        "wsurl",
+        "GET",
+        "/wsurl",
+        "wsurl",
+        &test_wasm("pubsub_probe"),
+    );
+    p
+}
+
+async fn server(p: &Project) -> Server {
+    let mut config = test_config();
+    config.tokens = Some(Tokens::new(KEY.to_vec()));
+    Server::start_with(p.path(), config).await
+}
+
+/// The project's scope hash: what a token is for, with the channel.
+fn scope() -> String {
+    wisp::messaging::hash::project_hash("test-project", None)
+}
+
+fn path_with(channel: &str, token: &str) -> String {
+    format!("{}?token={token}", wisp_e2e::ws_path(channel))
+}
+
+/// The HTTP status a refused upgrade got.
+async fn refused(server: &Server, path: &str) -> u16 {
+    match server.try_ws(path).await {
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("{path} was let in"),
+    }
+}
+
+#[tokio::test]
+async fn the_url_a_function_hands_out_admits_its_holder() {
+    let p = project();
+    let server = server(&p).await;
+    let reply = server.get("/wsurl?channel=secret/room").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let url = reply.text();
+    assert!(
+        url.starts_with(&format!("ws-{}/secret/room?token=v1.", scope())),
+        "Taubyte's form, with a token: {url}"
+    );
+    let mut alice = server.ws(&format!("/{url}")).await;
+    let mut bob = server.ws(&format!("/{url}")).await;
+    // The anonymous token may publish, as every Taubyte socket may.
+    alice.send(Message::text("hi bob")).await.unwrap();
+    assert_eq!(next_text(&mut bob, WAIT).await.as_deref(), Some("hi bob"));
+    publish(&server, "secret/room", "from a function").await;
+    for ws in [&mut alice, &mut bob] {
+        assert_eq!(
+            next_text(ws, WAIT).await.as_deref(),
+            Some("from a function")
+        );
+    }
+    // A channel that is not private needs no token.
+    let _open = server.ws(&wisp_e2e::ws_path("room/open")).await;
+}
+
+#[tokio::test]
+async fn missing_guessed_altered_expired_and_other_channel_tokens_are_refused() {
+    let p = project();
+    let server = server(&p).await;
+    let tokens = Tokens::new(KEY.to_vec());
+    let now = now_secs();
+    let channel = "secret/vault";
+    assert_eq!(refused(&server, &wisp_e2e::ws_path(channel)).await, 401);
+    assert_eq!(refused(&server, &path_with(channel, "")).await, 401);
+
+    let good = tokens.issue(&scope(), channel, "carol", HOUR, true, now);
+    let _in = server.ws(&path_with(channel, &good)).await;
+    let last = good.chars().last().unwrap();
+    let altered = format!(
+        "{}{}",
+        &good[..good.len() - 1],
+        if last == 'A' { 'B' } else { 'A' }
+    );
+    let expired = tokens.issue(&scope(), channel, "carol", Duration::ZERO, true, now - 60);
+    let other_channel = tokens.issue(&scope(), "secret/other", "carol", HOUR, true, now);
+    let other_key = Tokens::new(b"somebody else's key, 32+ bytes!!".to_vec());
+    let foreign = other_key.issue(&scope(), channel, "carol", HOUR, true, now);
+    let too_long = "v1.".repeat(2000);
+    for (what, token) in [
+        ("guessed", "v1.9999999999.rw.Y2Fyb2w.AAAA"),
+        ("altered", &altered),
+        ("expired", &expired),
+        ("for another channel", &other_channel),
+        ("signed with another key", &foreign),
+        ("garbage", "%00%ff%27%22%3C%3E"),
+        ("too long", &too_long),
+    ] {
+        assert_eq!(
+            refused(&server, &path_with(channel, token)).await,
+            403,
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_token_receives_but_its_publish_closes_with_4403() {
+    let p = project();
+    let server = server(&p).await;
+    let tokens = Tokens::new(KEY.to_vec());
+    let channel = "secret/news";
+    let reader = tokens.issue(&scope(), channel, "dave", HOUR, false, now_secs());
+    let mut ws = server.ws(&path_with(channel, &reader)).await;
+    publish(&server, channel, "headline").await;
+    assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("headline"));
+    ws.send(Message::text("may I?")).await.unwrap();
+    let code = wisp_e2e::close_code(&mut ws, WAIT).await;
+    assert_eq!(code.map(u16::from), Some(4403));
+}
+
+#[tokio::test]
+async fn the_broker_protocol_refuses_private_channels() {
+    let p = project();
+    let server = server(&p).await;
+    let mut ws = server.ws(&format!("ws-{}", scope())).await;
+    for command in ["SUBSCRIBE:secret/x", "PUBLISH:secret/x:hello"] {
+        ws.send(Message::text(command)).await.unwrap();
+        let line = next_text(&mut ws, WAIT).await.unwrap_or_default();
+        assert!(
+            line.starts_with("ERROR:") && line.contains("is private"),
+            "{command}: {line}"
+        );
+    }
+}
