@@ -258,6 +258,16 @@ macro_rules! with_imports {
                 ) -> u32;
                 /// Writes what `channelHistorySize` measured: there is no length.
                 fn channelHistory(buf: *mut u8) -> u32;
+                /// A WebSocket path for `channel` whose token (on a private channel,
+                /// `wisp.private`) names `user` (UTF-8, at most 256 bytes), lasts `ttl_secs`
+                /// (1 s to 30 days) and lets its holder publish if `can_publish` is 1; on a
+                /// channel that is not private, the plain path. Refused: errno 38.
+                fn webSocketUrlForSize(
+                    channel: *const u8, channel_len: usize, user: *const u8, user_len: usize,
+                    ttl_secs: u64, can_publish: u32, size_ptr: *mut usize,
+                ) -> u32;
+                /// Writes what `webSocketUrlForSize` made: there is no length.
+                fn webSocketUrlFor(buf: *mut u8) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.

@@ -185,6 +185,36 @@ impl WebSocket<'_> {
             |buf| safe::web_socket_url(name, buf),
         )
     }
+
+    /// The path for `user` on a private channel (`wisp: {private: true}`): its token names
+    /// the user, lasts `ttl` (1 s to 30 days) and lets the holder publish if `can_publish`.
+    /// On a channel that is not private, the plain path. A Wisp call Taubyte's host lacks.
+    ///
+    /// ```no_run
+    /// # fn run() -> wisp_sdk::Result<()> {
+    /// use std::time::Duration;
+    /// let room = wisp_sdk::pubsub::channel("private/lobby")?;
+    /// let url = room.web_socket().url_for("alice", Duration::from_secs(600), true)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn url_for(
+        &self,
+        user: &str,
+        ttl: std::time::Duration,
+        can_publish: bool,
+    ) -> Result<String> {
+        let name = &self.channel.name;
+        let raw = fetch::bytes(
+            || format!("websocket url of channel `{name}` for `{user}`"),
+            |size| safe::web_socket_url_for_size(name, user, ttl.as_secs(), can_publish, size),
+            safe::web_socket_url_for,
+        )?;
+        String::from_utf8(raw).map_err(|_| {
+            Error::new(format!(
+                "the websocket url of channel `{name}` is not UTF-8"
+            ))
+        })
+    }
 }
 
 /// A message on a pub/sub channel, as a function trigger.

@@ -554,4 +554,32 @@ pub(crate) mod safe {
         // SAFETY: Wisp writes the history it measured, which is `buf.len()` bytes.
         unsafe { channelHistory(buf.as_mut_ptr()) }
     }
+
+    /// A Wisp call (module `wisp`): a WebSocket URL whose token names a user and rights.
+    pub(crate) fn web_socket_url_for_size(
+        channel: &str,
+        user: &str,
+        ttl_secs: u64,
+        can_publish: bool,
+        size: &mut usize,
+    ) -> u32 {
+        // SAFETY: `channel` and `user` are read-only input; `size` is a live usize.
+        unsafe {
+            webSocketUrlForSize(
+                channel.as_ptr(),
+                channel.len(),
+                user.as_ptr(),
+                user.len(),
+                ttl_secs,
+                u32::from(can_publish),
+                size,
+            )
+        }
+    }
+
+    /// `buf` must be exactly the size `web_socket_url_for_size` reported: this call has no length.
+    pub(crate) fn web_socket_url_for(buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes the URL it made, which is `buf.len()` bytes.
+        unsafe { webSocketUrlFor(buf.as_mut_ptr()) }
+    }
 }

@@ -68,3 +68,37 @@ async fn taubyte_sdk_guest_subscribes_publishes_and_reads_pubsub_events() {
         Some("taubyte-seen:taubyte/news:headline")
     );
 }
+
+/// On a private channel Taubyte's `WebSocket().Url()` hands out a URL with a token, which
+/// admits its holder: Taubyte guests gate their channels unchanged.
+#[tokio::test]
+async fn taubyte_sdk_guest_hands_out_a_private_channels_token() {
+    use wisp_e2e::{next_text, ws_path};
+    let p = Project::new();
+    p.file(
+        "messaging/secret.yaml",
+        "matcher: secret/*\nwebsocket: true\nwisp:\n  private: true\n",
+    );
+    let wasm = test_wasm("compat");
+    p.http_function("compat_http", "GET", "/pubsub", "compat_pubsub_http", &wasm);
+    let server = Server::start(p.path()).await;
+    let reply = server.get("/pubsub?channel=secret/t").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let url = reply.text();
+    assert!(
+        url.starts_with(&format!("{}?token=v1.", ws_path("secret/t"))),
+        "{url}"
+    );
+    let mut ws = server.ws(&url).await;
+    assert!(
+        server.try_ws(&ws_path("secret/t")).await.is_err(),
+        "no token, no entry"
+    );
+    // The guest publishes again on its next call; the token's holder receives it.
+    server.get("/pubsub?channel=secret/t").await;
+    let wait = std::time::Duration::from_secs(5);
+    assert_eq!(
+        next_text(&mut ws, wait).await.as_deref(),
+        Some("from-taubyte")
+    );
+}

@@ -12,20 +12,17 @@ const WAIT: Duration = Duration::from_secs(10);
 const KEY: &[u8] = b"a test key of this suite, 32+ bytes long";
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// The probe project with private channels `secret/*` and `GET /wsurl?channel=`.
+/// The probe project with private channels `secret/*`, `GET /wsurl?channel=` and
+/// `GET /wsurl_for?channel=&user=&ttl=&publish=`.
 fn project() -> Project {
     let p = probe_project();
     p.file(
         "messaging/secret.yaml",
         "matcher: secret/*\nwebsocket: true\nwisp:\n  private: true\n",
     );
-    p.http_function(
-        "wsurl",
-        "GET",
-        "/wsurl",
-        "wsurl",
-        &test_wasm("pubsub_probe"),
-    );
+    let wasm = test_wasm("pubsub_probe");
+    p.http_function("wsurl", "GET", "/wsurl", "wsurl", &wasm);
+    p.http_function("wsurl_for", "GET", "/wsurl_for", "wsurl_for", &wasm);
     p
 }
 
@@ -148,4 +145,59 @@ async fn the_broker_protocol_refuses_private_channels() {
             "{command}: {line}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_function_names_the_user_lifetime_and_rights_of_a_token() {
+    let p = project();
+    let server = server(&p).await;
+    let channel = "secret/desk";
+    let url_for = |query: String| {
+        let server = &server;
+        async move {
+            server
+                .get(&format!("/wsurl_for?channel={channel}&{query}"))
+                .await
+        }
+    };
+    // A reader's token: it receives, and its publish closes the socket.
+    let reader = url_for("user=frank&ttl=600&publish=no".into()).await;
+    assert_eq!(reader.status, 200, "{}", reader.text());
+    let url = reader.text();
+    let token = url.split("token=").nth(1).expect("a token");
+    let grant = Tokens::new(KEY.to_vec())
+        .check(&scope(), channel, token, now_secs())
+        .expect("a valid token");
+    assert_eq!((grant.user.as_str(), grant.can_publish), ("frank", false));
+    assert!(grant.expires <= now_secs() + 600);
+    let mut ws = server.ws(&format!("/{url}")).await;
+    publish(&server, channel, "memo").await;
+    assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("memo"));
+    ws.send(Message::text("reply")).await.unwrap();
+    let code = wisp_e2e::close_code(&mut ws, WAIT).await;
+    assert_eq!(code.map(u16::from), Some(4403));
+
+    // A token that lasts a second is refused once it has.
+    let brief = url_for("user=gina&ttl=1&publish=yes".into()).await.text();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(refused(&server, &format!("/{brief}")).await, 403);
+
+    // No lifetime, a lifetime past 30 days, a user name too long: refused, errno 38.
+    for bad in [
+        "user=h&ttl=0&publish=yes".to_owned(),
+        format!("user=h&ttl={}&publish=yes", 31 * 24 * 3600),
+        format!("user={}&ttl=60&publish=yes", "x".repeat(300)),
+    ] {
+        let reply = url_for(bad.clone()).await;
+        assert_eq!(reply.status, 500, "{bad}");
+        assert!(reply.text().contains("errno 38"), "{bad}: {}", reply.text());
+    }
+    // A channel that is not private gets its plain path.
+    let open = server
+        .get("/wsurl_for?channel=room/open&user=h&ttl=60&publish=no")
+        .await;
+    assert_eq!(
+        open.text(),
+        wisp_e2e::ws_path("room/open").trim_start_matches('/')
+    );
 }

@@ -34,6 +34,20 @@ pub trait Channels: Send + Sync {
     /// The largest message a guest may publish, in bytes.
     fn max_message(&self) -> usize;
 
+    /// The WebSocket path of `channel` with a token naming `user`, lasting `ttl` and
+    /// allowing publishing if `can_publish` (the plain path where the channel is not private).
+    fn websocket_url_for(
+        &self,
+        scope: usize,
+        channel: &str,
+        user: &str,
+        ttl: std::time::Duration,
+        can_publish: bool,
+    ) -> Result<String, Refusal> {
+        let _ = (scope, user, ttl, can_publish);
+        Err(format!("channel `{channel}` hands out no tokens here").into())
+    }
+
     /// What `channel` (in messaging scope `scope`) keeps of its messages in `range`.
     fn history<'a>(
         &'a self,

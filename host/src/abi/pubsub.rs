@@ -147,6 +147,55 @@ pub fn add_to_linker<T: Send + 'static>(
     )?;
     linker.func_wrap(
         WISP_MODULE,
+        name::webSocketUrlForSize,
+        move |mut c: Caller<'_, T>,
+              chan: i32,
+              chan_len: i32,
+              user: i32,
+              user_len: i32,
+              ttl_secs: i64,
+              can_publish: i32,
+              size_ptr: i32|
+              -> i32 {
+            call(&mut c, view, |mem, st| {
+                mem.check_u32(size_ptr)?;
+                let refused = Errno::GetWebSocketUrlFailed;
+                let channel = channel_name(mem, chan, chan_len, &st.function, refused)?;
+                let user = std::str::from_utf8(mem.slice(user, user_len)?)
+                    .map_err(|_| refused)?
+                    .to_owned();
+                let ttl = std::time::Duration::from_secs(ttl_secs as u64);
+                let env = &st.env;
+                let url = env
+                    .channels
+                    .websocket_url_for(env.scope, &channel, &user, ttl, can_publish == 1)
+                    .map_err(|error| {
+                        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+                            error = %error.to_string().escape_debug(), "WebSocket URL refused");
+                        refused
+                    })?;
+                mem.write_u32(size_ptr, url.len() as u32)?;
+                st.stores.url_measured = Some(url.into_bytes());
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
+        name::webSocketUrlFor,
+        move |mut c: Caller<'_, T>, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                let measured = st
+                    .stores
+                    .url_measured
+                    .take()
+                    .ok_or(Errno::GetWebSocketUrlFailed)?;
+                mem.write(buf, &measured)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
         name::channelHistory,
         move |mut c: Caller<'_, T>, buf: i32| -> i32 {
             call(&mut c, view, |mem, st| {

@@ -77,6 +77,8 @@ pub struct StoreHandles {
     pub current_version: Option<(String, Vec<u8>)>,
     /// The channel history `channelHistorySize` measured, for `channelHistory`.
     pub history_measured: Option<Vec<u8>>,
+    /// The WebSocket URL `webSocketUrlForSize` made, for `webSocketUrlFor`.
+    pub url_measured: Option<Vec<u8>>,
 }
 
 impl Default for StoreHandles {
@@ -89,6 +91,7 @@ impl Default for StoreHandles {
             file_bytes: 0,
             current_version: None,
             history_measured: None,
+            url_measured: None,
         }
     }
 }

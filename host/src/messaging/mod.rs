@@ -381,6 +381,42 @@ impl Channels for Hub {
         self.max_message
     }
 
+    fn websocket_url_for(
+        &self,
+        scope: usize,
+        channel: &str,
+        user: &str,
+        ttl: std::time::Duration,
+        can_publish: bool,
+    ) -> Result<String, Refusal> {
+        let scope = self.scopes.get(scope);
+        scope.check(channel, true).map_err(MessagingError::from)?;
+        let path = scope.websocket_path(channel);
+        if !scope.private(channel) {
+            return Ok(path);
+        }
+        if user.len() > token::MAX_USER {
+            return Err(format!(
+                "a user name of {} bytes; at most {}",
+                user.len(),
+                token::MAX_USER
+            )
+            .into());
+        }
+        if ttl.is_zero() || ttl > token::MAX_TTL {
+            return Err(format!("a token lifetime of {ttl:?}; give 1 s to 30 days").into());
+        }
+        let token = self.tokens.issue(
+            &scope.hash,
+            channel,
+            user,
+            ttl,
+            can_publish,
+            token::now_secs(),
+        );
+        Ok(format!("{path}?token={token}"))
+    }
+
     fn history<'a>(
         &'a self,
         scope: usize,

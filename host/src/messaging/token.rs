@@ -19,6 +19,9 @@ use std::time::Duration;
 /// How long the token in a URL from Taubyte's `WebSocket().Url()` lasts.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
+/// The longest a token a function asks for may last.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The longest token read; anything longer is malformed.
 pub const MAX_TOKEN: usize = 2048;
 

@@ -8,6 +8,7 @@
 //! | `publish` | HTTP, `?channel=` | publishes the request body; `published`, or 500 and the error |
 //! | `subscribe` | HTTP, `?channel=` | subscribes itself; `subscribed`, or 500 and the error |
 //! | `wsurl` | HTTP, `?channel=` | answers the channel's WebSocket URL, or 500 and the error |
+//! | `wsurl_for` | HTTP, `?channel=&user=&ttl=&publish=` | answers `url_for(user, ttl seconds, publish == "yes")`, or 500 and the error |
 //! | `dual` | HTTP, `?channel=` | subscribes itself (twice: it must be idempotent); `subscribed` |
 //! | `dual` | pub/sub | publishes `dual:<channel>:<data>` to `probe-out` |
 //! | `echo_back` | pub/sub | publishes the data back to its channel, and `self:<data>` to `probe-out` |
@@ -88,6 +89,20 @@ fn subscribe(event: Event) -> Result<()> {
 fn wsurl(event: Event) -> Result<()> {
     let http = event.http()?;
     let outcome = query_channel(&http).and_then(|channel| channel.web_socket().url());
+    answer(&http, outcome)
+}
+
+#[wisp_sdk::function]
+fn wsurl_for(event: Event) -> Result<()> {
+    let http = event.http()?;
+    let query = http.query();
+    let outcome = query_channel(&http).and_then(|channel| {
+        let user = query.get("user")?;
+        let ttl = query.get("ttl")?.parse().unwrap_or(0);
+        let can_publish = query.get("publish")? == "yes";
+        let ttl = std::time::Duration::from_secs(ttl);
+        channel.web_socket().url_for(&user, ttl, can_publish)
+    });
     answer(&http, outcome)
 }
 
