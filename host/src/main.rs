@@ -15,7 +15,7 @@ use wisp::messaging::functions::SubscriptionLimits;
 use wisp::messaging::nats::{
     check_node_id, default_node_id, redact, NatsBroker, NatsConfig, QueueLimits,
 };
-use wisp::messaging::token::Tokens;
+use wisp::messaging::token::{Jwt, JwtAlgorithm, Tokens};
 use wisp::project::{GoDuration, Size};
 use wisp::runtime::cache::ModuleCache;
 use wisp::runtime::deployment::InvocationLimits;
@@ -175,6 +175,15 @@ struct ServeArgs {
         hide_env_values = true
     )]
     ws_token_secret: Option<String>,
+    /// Also admit JWTs from an identity service to private channels, checked with the key
+    /// in FILE: the shared secret (HS256) or the public key in PEM (RS256, EdDSA); claims
+    /// `sub`, `exp` and `channels` (names, or prefixes ending in `*`), `publish: false` for
+    /// read-only
+    #[arg(long, value_name = "FILE", env = "WISP_WS_JWT_KEY")]
+    ws_jwt_key: Option<PathBuf>,
+    /// The algorithm of --ws-jwt-key: HS256, RS256 or EdDSA
+    #[arg(long, value_name = "ALG", default_value = "HS256")]
+    ws_jwt_algorithm: JwtAlgorithm,
     /// A PEM file of CA certificates functions' outbound HTTPS trusts besides Mozilla's
     /// roots (a private CA); repeatable
     #[arg(
@@ -255,6 +264,21 @@ impl ServeArgs {
     /// kept in the data dir, made on first use; `None` when the project has no private
     /// channel and none was given.
     fn tokens(&self, private: bool, cluster: bool) -> anyhow::Result<Option<Tokens>> {
+        let tokens = self.own_tokens(private, cluster)?;
+        let Some(file) = &self.ws_jwt_key else {
+            return Ok(tokens);
+        };
+        let key = std::fs::read(file)
+            .with_context(|| format!("reading the JWT key {}", file.display()))?;
+        let jwt = Jwt::new(self.ws_jwt_algorithm, &key)
+            .map_err(|error| anyhow::anyhow!("--ws-jwt-key {}: {error}", file.display()))?;
+        // Wisp's own tokens are still signed: with a key of this process if none is kept.
+        let tokens = tokens.unwrap_or_else(Tokens::random);
+        Ok(Some(tokens.with_jwt(jwt)))
+    }
+
+    /// Wisp's own token key (see [`Self::tokens`]).
+    fn own_tokens(&self, private: bool, cluster: bool) -> anyhow::Result<Option<Tokens>> {
         if let Some(secret) = &self.ws_token_secret {
             anyhow::ensure!(
                 secret.len() >= MIN_SECRET,
@@ -705,6 +729,7 @@ mod tests {
                 "--shutdown-timeout 10s",
                 "--globals-size 1MiB",
                 "--egress-max-response 16MiB",
+                "--ws-jwt-algorithm HS256",
                 "--cluster-queue 10000",
                 "--cluster-queue-bytes 64MiB",
             ]

@@ -5,7 +5,7 @@
 use futures_util::SinkExt;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use wisp::messaging::token::{now_secs, Tokens};
+use wisp::messaging::token::{now_secs, Jwt, JwtAlgorithm, Tokens};
 use wisp_e2e::{next_text, probe_project, publish, test_config, test_wasm, Project, Server};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -200,4 +200,120 @@ async fn a_function_names_the_user_lifetime_and_rights_of_a_token() {
         open.text(),
         wisp_e2e::ws_path("room/open").trim_start_matches('/')
     );
+}
+
+/// A JWT signed with `algorithm` by the test key `name` (tests/fixtures/jwt: keys made for
+/// this suite, not secrets) or, for HS256, the shared secret.
+fn jwt(algorithm: jsonwebtoken::Algorithm, claims: serde_json::Value) -> String {
+    use jsonwebtoken::{EncodingKey, Header};
+    let fixture =
+        |name: &str| std::fs::read(wisp_e2e::repo().join("tests/fixtures/jwt").join(name)).unwrap();
+    let key = match algorithm {
+        jsonwebtoken::Algorithm::HS256 => EncodingKey::from_secret(JWT_SECRET),
+        jsonwebtoken::Algorithm::RS256 => {
+            EncodingKey::from_rsa_pem(&fixture("rs256-private.pem")).unwrap()
+        }
+        _ => EncodingKey::from_ed_pem(&fixture("eddsa-private.pem")).unwrap(),
+    };
+    jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).unwrap()
+}
+
+const JWT_SECRET: &[u8] = b"the identity service's shared secret";
+
+async fn jwt_server(p: &Project, algorithm: JwtAlgorithm, key: &[u8]) -> Server {
+    let mut config = test_config();
+    let jwt = Jwt::new(algorithm, key).expect("a JWT key");
+    config.tokens = Some(Tokens::new(KEY.to_vec()).with_jwt(jwt));
+    Server::start_with(p.path(), config).await
+}
+
+#[tokio::test]
+async fn jwts_from_an_identity_service_open_the_channels_they_name() {
+    use jsonwebtoken::Algorithm;
+    let p = project();
+    let fixture =
+        |name: &str| std::fs::read(wisp_e2e::repo().join("tests/fixtures/jwt").join(name)).unwrap();
+    let exp = now_secs() + 600;
+    for (algorithm, checked_as, key) in [
+        (Algorithm::HS256, JwtAlgorithm::Hs256, JWT_SECRET.to_vec()),
+        (
+            Algorithm::RS256,
+            JwtAlgorithm::Rs256,
+            fixture("rs256-public.pem"),
+        ),
+        (
+            Algorithm::EdDSA,
+            JwtAlgorithm::EdDsa,
+            fixture("eddsa-public.pem"),
+        ),
+    ] {
+        let server = jwt_server(&p, checked_as, &key).await;
+        let claims = serde_json::json!({"sub": "ivan", "exp": exp, "channels": ["secret/a", "secret/team-*"]});
+        let token = jwt(algorithm, claims);
+        let mut ws = server.ws(&path_with("secret/a", &token)).await;
+        let _team = server.ws(&path_with("secret/team-blue", &token)).await;
+        assert_eq!(
+            refused(&server, &path_with("secret/b", &token)).await,
+            403,
+            "{algorithm:?}: a channel it does not name"
+        );
+        publish(&server, "secret/a", "for ivan").await;
+        assert_eq!(next_text(&mut ws, WAIT).await.as_deref(), Some("for ivan"));
+
+        // Expired, no `exp`, read-only, and signed by somebody else.
+        let expired = jwt(
+            algorithm,
+            serde_json::json!({"sub": "ivan", "exp": now_secs() - 60, "channels": ["secret/a"]}),
+        );
+        assert_eq!(
+            refused(&server, &path_with("secret/a", &expired)).await,
+            403,
+            "{algorithm:?}: expired"
+        );
+        let endless = jwt(
+            algorithm,
+            serde_json::json!({"sub": "ivan", "channels": ["secret/a"]}),
+        );
+        assert_eq!(
+            refused(&server, &path_with("secret/a", &endless)).await,
+            403,
+            "{algorithm:?}: no exp"
+        );
+        let reader = jwt(
+            algorithm,
+            serde_json::json!({"sub": "ivan", "exp": exp, "channels": ["secret/a"], "publish": false}),
+        );
+        let mut reading = server.ws(&path_with("secret/a", &reader)).await;
+        reading.send(Message::text("no")).await.unwrap();
+        let code = wisp_e2e::close_code(&mut reading, WAIT).await;
+        assert_eq!(code.map(u16::from), Some(4403), "{algorithm:?}: read-only");
+    }
+    // An HS256 token under another secret, and one claiming an algorithm the server does not
+    // take (a switch from RS256 to HS256 with the public key as the secret).
+    let server = jwt_server(&p, JwtAlgorithm::Rs256, &fixture("rs256-public.pem")).await;
+    let claims = serde_json::json!({"sub": "mallory", "exp": exp, "channels": ["secret/a"]});
+    let switched = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&fixture("rs256-public.pem")),
+    )
+    .unwrap();
+    assert_eq!(
+        refused(&server, &path_with("secret/a", &switched)).await,
+        403
+    );
+    let server = jwt_server(&p, JwtAlgorithm::Hs256, JWT_SECRET).await;
+    let foreign = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"not the service's secret"),
+    )
+    .unwrap();
+    assert_eq!(
+        refused(&server, &path_with("secret/a", &foreign)).await,
+        403
+    );
+    // Wisp's own tokens still work beside JWTs.
+    let own = Tokens::new(KEY.to_vec()).issue(&scope(), "secret/a", "", HOUR, true, now_secs());
+    let _own = server.ws(&path_with("secret/a", &own)).await;
 }

@@ -8,6 +8,11 @@
 //! the rights `rw` or `r`, the user and the signature in unpadded URL-safe base64. The
 //! signature covers every other part with its length, so no two tokens sign the same bytes.
 //! It is checked in constant time (`hmac`'s `verify_slice`), and never logged.
+//!
+//! A JWT from an outside identity service is accepted as well where a key is configured
+//! ([`Jwt`]: HS256, RS256 or EdDSA): its `sub` names the user, `exp` (required) ends it,
+//! `channels` lists the channels it opens (a name ending in `*` opens every channel it
+//! begins), and `publish: false` makes it read-only.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -49,13 +54,128 @@ pub enum Refused {
     Forged,
     #[error("the token expired")]
     Expired,
+    #[error("the token does not open this channel (its `channels` claim)")]
+    OtherChannel,
 }
 
-/// The server's signing key.
-#[derive(Clone, PartialEq, Eq)]
+/// The server's signing key, and the key of JWTs from an identity service, if any.
+#[derive(Clone)]
 pub struct Tokens {
     key: Arc<[u8]>,
+    jwt: Option<Arc<Jwt>>,
 }
+
+impl PartialEq for Tokens {
+    fn eq(&self, other: &Self) -> bool {
+        let same_jwt = match (&self.jwt, &other.jwt) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        self.key == other.key && same_jwt
+    }
+}
+
+impl Eq for Tokens {}
+
+/// How JWTs from an identity service are checked: the algorithm and its key.
+pub struct Jwt {
+    key: jsonwebtoken::DecodingKey,
+    validation: jsonwebtoken::Validation,
+}
+
+/// The JWT algorithms accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Rs256,
+    EdDsa,
+}
+
+impl std::str::FromStr for JwtAlgorithm {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(Self::Hs256),
+            "RS256" => Ok(Self::Rs256),
+            "EDDSA" => Ok(Self::EdDsa),
+            _ => Err(format!(
+                "`{text}` is not a JWT algorithm Wisp takes: HS256, RS256 or EdDSA"
+            )),
+        }
+    }
+}
+
+impl Jwt {
+    /// A checker for `algorithm` with `key`: the shared secret (HS256), or the public key
+    /// in PEM (RS256, EdDSA).
+    pub fn new(algorithm: JwtAlgorithm, key: &[u8]) -> Result<Self, String> {
+        use jsonwebtoken::{Algorithm, DecodingKey};
+        let (key, algorithm) = match algorithm {
+            JwtAlgorithm::Hs256 => (DecodingKey::from_secret(key), Algorithm::HS256),
+            JwtAlgorithm::Rs256 => (
+                DecodingKey::from_rsa_pem(key)
+                    .map_err(|e| format!("not an RSA public key in PEM: {e}"))?,
+                Algorithm::RS256,
+            ),
+            JwtAlgorithm::EdDsa => (
+                DecodingKey::from_ed_pem(key)
+                    .map_err(|e| format!("not an Ed25519 public key in PEM: {e}"))?,
+                Algorithm::EdDSA,
+            ),
+        };
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = JWT_LEEWAY;
+        Ok(Self { key, validation })
+    }
+
+    fn check(&self, channel: &str, token: &str, now: u64) -> Result<Grant, Refused> {
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            #[serde(default)]
+            sub: String,
+            exp: u64,
+            #[serde(default)]
+            channels: Vec<String>,
+            #[serde(default = "yes")]
+            publish: bool,
+        }
+        fn yes() -> bool {
+            true
+        }
+        use jsonwebtoken::errors::ErrorKind;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => Refused::Expired,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => Refused::Forged,
+                _ => Refused::Malformed,
+            })?
+            .claims;
+        // `decode` allows the leeway past `exp`; a token is over at `exp` here, as Wisp's are.
+        if claims.exp + JWT_LEEWAY <= now {
+            return Err(Refused::Expired);
+        }
+        let opens = |allowed: &String| match allowed.strip_suffix('*') {
+            Some(prefix) => channel.starts_with(prefix),
+            None => allowed == channel,
+        };
+        if !claims.channels.iter().any(opens) {
+            return Err(Refused::OtherChannel);
+        }
+        if claims.sub.len() > MAX_USER {
+            return Err(Refused::Malformed);
+        }
+        Ok(Grant {
+            user: claims.sub,
+            can_publish: claims.publish,
+            expires: claims.exp,
+        })
+    }
+}
+
+/// Seconds a JWT's `exp` may have passed, for clocks that disagree a little.
+pub const JWT_LEEWAY: u64 = 5;
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +185,16 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     pub fn new(key: impl Into<Arc<[u8]>>) -> Self {
-        Self { key: key.into() }
+        Self {
+            key: key.into(),
+            jwt: None,
+        }
+    }
+
+    /// These tokens, and JWTs checked by `jwt` besides.
+    pub fn with_jwt(mut self, jwt: Jwt) -> Self {
+        self.jwt = Some(Arc::new(jwt));
+        self
     }
 
     /// A key of this process only: tokens stop working when it ends.
@@ -109,6 +238,12 @@ impl Tokens {
         }
         if token.len() > MAX_TOKEN {
             return Err(Refused::Malformed);
+        }
+        if !token.starts_with("v1.") {
+            return match &self.jwt {
+                Some(jwt) => jwt.check(channel, token, now),
+                None => Err(Refused::Malformed),
+            };
         }
         let parts: Vec<&str> = token.split('.').collect();
         let [version, expires, rights, user, signature] = parts[..] else {
