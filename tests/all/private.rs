@@ -133,18 +133,61 @@ async fn a_read_only_token_receives_but_its_publish_closes_with_4403() {
 }
 
 #[tokio::test]
-async fn the_broker_protocol_refuses_private_channels() {
+async fn the_broker_protocol_opens_private_channels_to_the_tokens_sent_with_auth() {
     let p = project();
     let server = server(&p).await;
+    let tokens = Tokens::new(KEY.to_vec());
+    let now = now_secs();
     let mut ws = server.ws(&format!("ws-{}", scope())).await;
+    // Without a token: refused, saying how.
     for command in ["SUBSCRIBE:secret/x", "PUBLISH:secret/x:hello"] {
         ws.send(Message::text(command)).await.unwrap();
         let line = next_text(&mut ws, WAIT).await.unwrap_or_default();
         assert!(
-            line.starts_with("ERROR:") && line.contains("is private"),
-            "{command}: {line}"
+            line.starts_with("ERROR:") && line.contains("AUTH:"),
+            "{line}"
         );
     }
+    // A reader's token for secret/x: subscribed, but its publish refused.
+    let reader = tokens.issue(&scope(), "secret/x", "kim", HOUR, false, now);
+    ws.send(Message::text(format!("AUTH:{reader}")))
+        .await
+        .unwrap();
+    ws.send(Message::text("SUBSCRIBE:secret/x")).await.unwrap();
+    ws.send(Message::text("PUBLISH:secret/x:hi")).await.unwrap();
+    let line = next_text(&mut ws, WAIT).await.unwrap_or_default();
+    assert!(line.contains("may not publish"), "{line}");
+    publish(&server, "secret/x", "news").await;
+    assert_eq!(
+        next_text(&mut ws, WAIT).await.as_deref(),
+        Some("MSG:secret/x:news")
+    );
+    // That token opens only its channel; a forged one opens nothing.
+    ws.send(Message::text("SUBSCRIBE:secret/y")).await.unwrap();
+    let line = next_text(&mut ws, WAIT).await.unwrap_or_default();
+    assert!(line.contains("no token sent opens it"), "{line}");
+    assert!(!line.contains(&reader), "a token is never repeated: {line}");
+    // A writer's token, after a flood of garbage ones (only the newest few are kept).
+    for i in 0..100 {
+        ws.send(Message::text(format!("AUTH:garbage-{i}")))
+            .await
+            .unwrap();
+    }
+    let writer = tokens.issue(&scope(), "secret/y", "kim", HOUR, true, now);
+    ws.send(Message::text(format!("AUTH:{writer}")))
+        .await
+        .unwrap();
+    ws.send(Message::text("SUBSCRIBE:secret/y")).await.unwrap();
+    ws.send(Message::text("PUBLISH:secret/y:mine"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws, WAIT).await.as_deref(),
+        Some("MSG:secret/y:mine")
+    );
+    ws.send(Message::text("AUTH:")).await.unwrap();
+    let line = next_text(&mut ws, WAIT).await.unwrap_or_default();
+    assert!(line.starts_with("ERROR:AUTH needs a token"), "{line}");
 }
 
 #[tokio::test]

@@ -11,12 +11,13 @@ pub(super) enum Command<'a> {
     Subscribe(String),
     Unsubscribe(String),
     Publish(String, &'a [u8]),
+    Auth(String),
 }
 
 /// The command in `frame`, or the reason for its `ERROR:` line.
 pub(super) fn parse(frame: &[u8]) -> Result<Command<'_>, String> {
     const USAGE: &str =
-        "the commands are SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel> and PUBLISH:<channel>:<content>";
+        "the commands are SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>, PUBLISH:<channel>:<content> and AUTH:<token>";
     let Some(colon) = frame.iter().position(|&b| b == b':') else {
         return Err(format!("`{}` is not a command; {USAGE}", shown(frame)));
     };
@@ -35,6 +36,11 @@ pub(super) fn parse(frame: &[u8]) -> Result<Command<'_>, String> {
     match verb {
         b"SUBSCRIBE" => Ok(Command::Subscribe(channel(rest)?)),
         b"UNSUBSCRIBE" => Ok(Command::Unsubscribe(channel(rest)?)),
+        b"AUTH" => match std::str::from_utf8(rest).map(str::trim) {
+            Ok(token) if !token.is_empty() => Ok(Command::Auth(token.to_owned())),
+            Ok(_) => Err("AUTH needs a token: AUTH:<token>".into()),
+            Err(_) => Err("a token is text".into()),
+        },
         b"PUBLISH" => {
             let Some(colon) = rest.iter().position(|&b| b == b':') else {
                 return Err(format!(

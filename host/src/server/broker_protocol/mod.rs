@@ -7,6 +7,7 @@
 //!   then its live ones. Subscribing again to a channel the socket has is a no-op.
 //! - `UNSUBSCRIBE:<channel>`.
 //! - `PUBLISH:<channel>:<content>`: `<content>` is everything after the second `:`.
+//! - `AUTH:<token>`: a token that opens private channels to the socket (see `auth`).
 //!
 //! and gets `MSG:<channel>:<content>` for every message on a channel it subscribed to,
 //! its own publishes included (as the tutorial's broker does), and `ERROR:<reason>` for a
@@ -26,9 +27,12 @@
 //! 1008; a client that falls `--ws-send-queue` bytes behind is closed with 1008 "slow
 //! consumer"; one socket holds at most [`MAX_CHANNELS`] subscriptions.
 
+mod auth;
 mod command;
 mod outbox;
 mod subscriptions;
+
+use auth::Auth;
 
 use command::{parse, shown, Command};
 use outbox::{write, Outbox};
@@ -125,6 +129,7 @@ async fn serve(
     let (sink, mut stream) = ws.split();
     let outbox = Arc::new(Outbox::new(limits.send_queue));
     let mut writer = tokio::spawn(write(outbox.clone(), sink));
+    let mut auth = Auth::default();
     let mut subscriptions = Subscriptions {
         app,
         scope,
@@ -207,15 +212,26 @@ async fn serve(
             break close(CloseCode::Policy, "publish rate exceeded");
         }
         let done = match parse(&bytes) {
-            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel).await,
+            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel, &auth).await,
             Ok(Command::Unsubscribe(channel)) => subscriptions.unsubscribe(&channel),
-            Ok(Command::Publish(channel, content)) => {
-                publish(app, scope, &channel, bytes.slice_ref(content), is_text)
-            }
+            Ok(Command::Publish(channel, content)) => publish(
+                app,
+                scope,
+                &auth,
+                &channel,
+                bytes.slice_ref(content),
+                is_text,
+            ),
+            Ok(Command::Auth(token)) => auth.add(token),
             Err(reason) => Err(reason),
         };
         if let Err(reason) = done {
-            tracing::debug!(%peer, command = %shown(&bytes), reason, "broker protocol command refused");
+            // A token is never logged.
+            let command = match bytes.starts_with(b"AUTH:") {
+                true => "AUTH:…".to_owned(),
+                false => shown(&bytes),
+            };
+            tracing::debug!(%peer, %command, reason, "broker protocol command refused");
             outbox.push(Frame::Text(format!("ERROR:{reason}").into()));
         }
     };
@@ -231,6 +247,7 @@ async fn serve(
 fn publish(
     app: &App,
     scope: usize,
+    auth: &Auth,
     channel: &str,
     content: Bytes,
     text: bool,
@@ -239,17 +256,9 @@ fn publish(
     let scope_of = hub.scopes.get(scope);
     scope_of.check(channel, true).map_err(|e| e.to_string())?;
     if scope_of.private(channel) {
-        return Err(private_refused(channel));
+        let shown = shown(channel.as_bytes());
+        auth.admits(&hub.tokens, &scope_of.hash, channel, true, &shown)?;
     }
     hub.publish(scope, channel, content, Some(text), None)
         .map_err(|e| e.to_string())
-}
-
-/// The `ERROR:` reason for a private channel: this protocol has no way to present a token
-/// yet, so such channels are reachable only through their own WebSocket URL.
-pub(super) fn private_refused(channel: &str) -> String {
-    format!(
-        "channel `{}` is private: join it with the WebSocket URL a function hands out (AUTH: is not supported yet)",
-        shown(channel.as_bytes())
-    )
 }

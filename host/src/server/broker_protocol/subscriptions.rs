@@ -1,6 +1,7 @@
 //! A socket's channel subscriptions: each formats its channel's messages as `MSG` lines
 //! into the socket's outbox, after the channel's kept ones.
 
+use super::auth::Auth;
 use super::command::{delivery, encode_channel, shown};
 use super::outbox::Outbox;
 use super::MAX_CHANNELS;
@@ -93,7 +94,7 @@ pub(super) struct Subscriptions<'a> {
 
 impl Subscriptions<'_> {
     /// Subscribes to `channel` after queueing its kept messages.
-    pub(super) async fn subscribe(&mut self, channel: String) -> Result<(), String> {
+    pub(super) async fn subscribe(&mut self, channel: String, auth: &Auth) -> Result<(), String> {
         if self.channels.contains_key(&channel) {
             return Ok(());
         }
@@ -105,7 +106,8 @@ impl Subscriptions<'_> {
         let scope = self.app.hub.scopes.get(self.scope);
         scope.check(&channel, true).map_err(|e| e.to_string())?;
         if scope.private(&channel) {
-            return Err(super::private_refused(&channel));
+            let shown = shown(channel.as_bytes());
+            auth.admits(&self.app.hub.tokens, &scope.hash, &channel, false, &shown)?;
         }
         let topic = scope.topic(&channel);
         let subscription = Arc::new(Subscription {

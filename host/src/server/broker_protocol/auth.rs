@@ -1,0 +1,63 @@
+//! `AUTH:<token>`: the tokens a socket presented, which open private channels
+//! (`wisp.private`) to it: a Wisp token for the one channel it names, a JWT for the channels
+//! of its claims (see `messaging::token`). Nothing is answered for an `AUTH:` itself; a
+//! `SUBSCRIBE:` or `PUBLISH:` on a private channel that no token opens gets an `ERROR:`
+//! line saying why. Tokens are never repeated in a log or an `ERROR:` line.
+
+use crate::messaging::token::{now_secs, Refused, Tokens, MAX_TOKEN};
+use std::collections::VecDeque;
+
+/// Tokens one socket keeps; an `AUTH:` past it forgets the oldest.
+pub const MAX_TOKENS: usize = 16;
+
+/// The tokens a socket presented, newest last.
+#[derive(Default)]
+pub(super) struct Auth {
+    tokens: VecDeque<String>,
+}
+
+impl Auth {
+    /// Keeps `token` (its checks come with the channels it is used for).
+    pub(super) fn add(&mut self, token: String) -> Result<(), String> {
+        if token.len() > MAX_TOKEN {
+            return Err(format!(
+                "a token of {} bytes; at most {MAX_TOKEN}",
+                token.len()
+            ));
+        }
+        if self.tokens.len() >= MAX_TOKENS {
+            self.tokens.pop_front();
+        }
+        self.tokens.push_back(token);
+        Ok(())
+    }
+
+    /// Whether some token opens `channel` of scope `scope` (to publish, if `publish`); the
+    /// `ERROR:` reason if none does.
+    pub(super) fn admits(
+        &self,
+        tokens: &Tokens,
+        scope: &str,
+        channel: &str,
+        publish: bool,
+        shown: &str,
+    ) -> Result<(), String> {
+        let now = now_secs();
+        let mut why = Refused::Missing;
+        for token in self.tokens.iter().rev() {
+            match tokens.check(scope, channel, token, now) {
+                Ok(grant) if publish && !grant.can_publish => {
+                    return Err(format!("channel `{shown}`: your token may not publish"));
+                }
+                Ok(_) => return Ok(()),
+                Err(refused) => why = refused,
+            }
+        }
+        Err(match why {
+            Refused::Missing => {
+                format!("channel `{shown}` is private: send AUTH:<token> with a token for it first")
+            }
+            why => format!("channel `{shown}` is private, and no token sent opens it: {why}"),
+        })
+    }
+}
