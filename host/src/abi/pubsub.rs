@@ -185,12 +185,8 @@ pub fn add_to_linker<T: Send + 'static>(
         name::webSocketUrlFor,
         move |mut c: Caller<'_, T>, buf: i32| -> i32 {
             call(&mut c, view, |mem, st| {
-                let measured = st
-                    .stores
-                    .url_measured
-                    .take()
-                    .ok_or(Errno::GetWebSocketUrlFailed)?;
-                mem.write(buf, &measured)
+                let measured = st.stores.url_measured.take();
+                write_measured(mem, measured, buf, Errno::GetWebSocketUrlFailed)
             })
         },
     )?;
@@ -199,12 +195,8 @@ pub fn add_to_linker<T: Send + 'static>(
         name::channelHistory,
         move |mut c: Caller<'_, T>, buf: i32| -> i32 {
             call(&mut c, view, |mem, st| {
-                let measured = st
-                    .stores
-                    .history_measured
-                    .take()
-                    .ok_or(Errno::ChannelNotFound)?;
-                mem.write(buf, &measured)
+                let measured = st.stores.history_measured.take();
+                write_measured(mem, measured, buf, Errno::ChannelNotFound)
             })
         },
     )?;
@@ -228,6 +220,16 @@ pub fn add_to_linker<T: Send + 'static>(
         },
     )?;
     Ok(())
+}
+
+/// Writes what a size call measured to `buf`, once; `missing` if nothing was measured.
+fn write_measured(
+    mem: &mut GuestMemory<'_>,
+    measured: Option<Vec<u8>>,
+    buf: i32,
+    missing: Errno,
+) -> Result<(), Errno> {
+    mem.write(buf, &measured.ok_or(missing)?)
 }
 
 /// A read of a channel's history as `channelHistory` writes it, little-endian:
