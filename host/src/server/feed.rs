@@ -322,10 +322,7 @@ impl Feeds {
                 feed
             }
         };
-        let part = self.flushers.next_shard();
-        let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
-        feed.add(&client);
-        client
+        self.attach(&feed, stream, limit)
     }
 
     /// The followed feed of `topic` (see the module docs), made with its task, which
@@ -376,9 +373,7 @@ impl Feeds {
             }
             (Some((upto, _)), Some(_)) => Some(*upto),
         };
-        let part = self.flushers.next_shard();
-        let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
-        feed.add(&client);
+        let client = self.attach(feed, stream, limit);
         for frame in catch_up.map(|(_, frames)| frames).unwrap_or_default() {
             client.push_own(frame);
         }
@@ -393,6 +388,11 @@ impl Feeds {
     /// Adds a connection to followed `feed` with no catch-up, whatever its state: for a
     /// client about to be closed, which needs its place to send the close from.
     pub fn join_live(&self, feed: &Arc<Feed>, stream: TcpStream, limit: usize) -> Arc<Outbound> {
+        self.attach(feed, stream, limit)
+    }
+
+    /// A new client of `feed` on `stream`, written by the next flusher in turn.
+    fn attach(&self, feed: &Arc<Feed>, stream: TcpStream, limit: usize) -> Arc<Outbound> {
         let part = self.flushers.next_shard();
         let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
         feed.add(&client);
