@@ -228,6 +228,96 @@ async fn the_seed_ws_chan_resource_takes_websocket_clients() {
     );
 }
 
+/// The chat page's sign-in (`POST /api/chat/signin`): names and rooms are 1 to 32 of
+/// `[A-Za-z0-9_-]`, else 400 saying so; the URL it answers opens the private room (and lets
+/// its holder publish), while no token, a made-up one and another room's are refused.
+#[tokio::test]
+async fn chat_sign_in_checks_the_name_and_its_url_opens_the_private_room() {
+    let server = sample_server().await;
+    let sign_in = |body: String| {
+        let server = &server;
+        async move { server.post("/api/chat/signin", body).await }
+    };
+    let long = "x".repeat(33);
+    for (name, room, wrong) in [
+        ("", "general", "name"),
+        ("a b", "general", "name"),
+        ("al:ce", "general", "name"),
+        ("ålice", "general", "name"),
+        (long.as_str(), "general", "name"),
+        ("anon-1", "general", "anon-"),
+        ("alice", "", "room"),
+        ("alice", "no/slash", "room"),
+        ("alice", "a?b", "room"),
+        ("alice", long.as_str(), "room"),
+    ] {
+        let reply = sign_in(serde_json::json!({ "name": name, "room": room }).to_string()).await;
+        assert_eq!(reply.status, 400, "{name:?} in {room:?}: {}", reply.text());
+        assert!(
+            reply.text().contains(wrong),
+            "{name:?} in {room:?}: {}",
+            reply.text()
+        );
+    }
+    for body in ["not json", "[1,2]", r#"{"name":7}"#] {
+        assert_eq!(sign_in(body.into()).await.status, 400, "{body}");
+    }
+    assert_eq!(server.get("/api/chat/signin").await.status, 405);
+
+    let reply = sign_in(r#"{"name":"alice","room":"signin-test"}"#.into()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let session = json(&reply);
+    assert_eq!(session["user"], "alice");
+    assert_eq!(session["room"], "signin-test");
+    assert_eq!(session["channel"], "private/signin-test");
+    let url = session["url"].as_str().expect("a URL");
+    let room = sample_ws_path("private/signin-test");
+    assert!(
+        url.starts_with(&format!("{room}?token=v1.")),
+        "Taubyte's form of the room's path, with a token: {url}"
+    );
+    // The token opens the room, and its holder may publish (the room echoes to the sender).
+    let mut alice = server.ws(url).await;
+    use futures_util::SinkExt;
+    alice
+        .send(tokio_tungstenite::tungstenite::Message::text("hello"))
+        .await
+        .expect("send");
+    assert_eq!(
+        wisp_e2e::next_text(&mut alice, WAIT).await.as_deref(),
+        Some("hello")
+    );
+
+    let status = |path: String| {
+        let server = &server;
+        async move {
+            match server.try_ws(&path).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    response.status().as_u16()
+                }
+                Err(other) => panic!("{path}: expected a refusal, got {other}"),
+                Ok(_) => panic!("{path} was let in"),
+            }
+        }
+    };
+    assert_eq!(status(room.clone()).await, 401, "no token");
+    assert_eq!(
+        status(format!("{room}?token=v1.9999999999.rw.YWxpY2U.AAAA")).await,
+        403,
+        "a made-up token"
+    );
+    let other = json(&sign_in(r#"{"name":"alice","room":"signin-other"}"#.into()).await);
+    let token = other["url"]
+        .as_str()
+        .and_then(|u| u.split("?token=").nth(1));
+    assert_eq!(
+        status(format!("{room}?token={}", token.expect("a token"))).await,
+        403,
+        "another room's token"
+    );
+}
+
 #[tokio::test]
 async fn the_chat_page_is_served_at_the_root() {
     let server = sample_server().await;
@@ -237,9 +327,10 @@ async fn the_chat_page_is_served_at_the_root() {
         reply.header("content-type"),
         Some("text/html; charset=utf-8")
     );
+    // Its rooms are private: it signs in through the sample's function for their URLs.
     assert!(
-        reply.text().contains("/api/chat/join"),
-        "the page joins rooms through the API"
+        reply.text().contains("/api/chat/signin"),
+        "the page signs in through the API"
     );
 }
 

@@ -423,6 +423,15 @@ impl Server {
     /// [`NatsBroker`](wisp::messaging::nats::NatsBroker), on a runtime of its own
     /// (two threads) so that [`Server::kill`] can end it the way a crash would.
     pub async fn start_node(project: &Path, cluster: wisp::messaging::nats::NatsConfig) -> Self {
+        Self::start_node_with(project, cluster, test_config()).await
+    }
+
+    /// Like [`Self::start_node`], with `config` (a token key all nodes share, say).
+    pub async fn start_node_with(
+        project: &Path,
+        cluster: wisp::messaging::nats::NatsConfig,
+        config: ServerConfig,
+    ) -> Self {
         init_test_process();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -443,7 +452,7 @@ impl Server {
                 &test_options(),
                 Arc::new(broker),
                 state,
-                test_config(),
+                config,
                 ANY_PORT,
                 false,
             )

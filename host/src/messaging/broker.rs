@@ -21,6 +21,15 @@ pub enum SinkId {
     Socket(u64),
 }
 
+/// Ids of subscribers that are not functions (sockets, feeds, a socket's subscriptions),
+/// unique in the process: a subscriber's id is also the origin of what it publishes.
+static NEXT_SINK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new [`SinkId::Socket`] number.
+pub fn next_sink_id() -> u64 {
+    NEXT_SINK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How far a publish or a subscription reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {

@@ -20,6 +20,7 @@ pub mod functions;
 pub mod hash;
 pub mod history;
 pub mod nats;
+pub mod presence;
 pub mod scope;
 pub mod token;
 
@@ -187,6 +188,8 @@ pub struct Hub {
     pub history: history::Histories,
     /// The key of private channels' tokens.
     pub tokens: token::Tokens,
+    /// Who is on channels with `wisp.presence`.
+    pub presence: Arc<presence::Presence>,
     deployment: Arc<Deployment>,
     subscriptions: functions::Subscriptions,
     /// The hub itself, for the subscription workers it starts.
@@ -203,7 +206,9 @@ impl Hub {
         history: history::Histories,
         tokens: token::Tokens,
     ) -> Arc<Self> {
+        let presence = presence::Presence::start(broker.clone(), &scopes.get(0).hash);
         Arc::new_cyclic(|me| Self {
+            presence,
             scopes,
             max_message,
             broker,
@@ -243,11 +248,7 @@ impl Hub {
         messages: Vec<(Bytes, Option<bool>)>,
         origin: Option<SinkId>,
     ) -> Result<(), MessagingError> {
-        let scope = self.scopes.get(scope);
-        scope.check(channel, false)?;
-        if let Some((payload, _)) = messages.iter().find(|(p, _)| p.len() > self.max_message) {
-            return Err(MessagingError::TooLarge(payload.len(), self.max_message));
-        }
+        let scope = self.admit(scope, channel, messages.iter().map(|(p, _)| p.len()))?;
         let mut messages: Vec<Message> = messages
             .into_iter()
             .map(|(payload, text)| Message::new(channel, payload, text, origin))
@@ -302,6 +303,39 @@ impl Hub {
             self.broker.publish(&topic, Arc::new(message), reach)?;
         }
         Ok(())
+    }
+
+    /// Publishes `payload` on `channel` live only: delivered as [`Self::publish`] delivers,
+    /// but never kept in the channel's history (typing indicators, cursors: what is stale a
+    /// moment later). In cluster mode the WebSocket clients of a channel that keeps history
+    /// follow its log, so they do not get it; functions and broker-protocol subscribers do.
+    pub fn publish_ephemeral(
+        &self,
+        scope: usize,
+        channel: &str,
+        payload: Bytes,
+        text: Option<bool>,
+        origin: Option<SinkId>,
+    ) -> Result<(), MessagingError> {
+        let scope = self.admit(scope, channel, std::iter::once(payload.len()))?;
+        let message = Message::new(channel, payload, text, origin);
+        let (topic, reach) = (scope.topic(channel), scope.reach(channel));
+        Ok(self.broker.publish(&topic, Arc::new(message), reach)?)
+    }
+
+    /// The scope `scope`, if messages of `sizes` may be published on `channel` there.
+    fn admit(
+        &self,
+        scope: usize,
+        channel: &str,
+        mut sizes: impl Iterator<Item = usize>,
+    ) -> Result<&scope::Scope, MessagingError> {
+        let scope = self.scopes.get(scope);
+        scope.check(channel, false)?;
+        match sizes.find(|size| *size > self.max_message) {
+            Some(size) => Err(MessagingError::TooLarge(size, self.max_message)),
+            None => Ok(scope),
+        }
     }
 
     /// The WebSocket path for `channel`, if its resource enables the bridge; for a private

@@ -39,6 +39,8 @@ struct Resource {
     local: bool,
     /// `wisp.private`: WebSocket clients need a token.
     private: bool,
+    /// `wisp.presence`: who is on the channel is kept.
+    presence: bool,
 }
 
 /// The messaging resources visible from one place (the project or an application).
@@ -88,6 +90,13 @@ impl Scope {
             .any(|r| r.private && r.matcher.matches(channel))
     }
 
+    /// Whether who is on `channel` is kept: any matching resource says `wisp.presence`.
+    pub fn presence(&self, channel: &str) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.presence && r.matcher.matches(channel))
+    }
+
     /// How much of `channel` is kept (`wisp.history`), if any matching resource keeps it
     /// (the first that does, in file order).
     pub fn history(&self, channel: &str) -> Option<History> {
@@ -117,6 +126,18 @@ impl Scope {
         format!("{}/{channel}", self.hash)
     }
 
+    /// The broker topic of the private messages to `user` in this scope (the broker
+    /// protocol's `PUBLISH:@<user>:`). A `\0` follows the hash, so no channel's topic is
+    /// ever one of these.
+    pub fn user_topic(&self, user: &str) -> String {
+        format!("{}\0user/{user}", self.hash)
+    }
+
+    /// The broker topic of `channel`'s typing indicators (`USER_TYPING:`), beside its own.
+    pub fn typing_topic(&self, channel: &str) -> String {
+        format!("{}\0typing/{channel}", self.hash)
+    }
+
     /// The WebSocket path for `channel`, without a leading slash, as Taubyte returns
     /// it: `ws-<hash>/<channel>`, with characters outside a URL path percent-encoded.
     pub fn websocket_path(&self, channel: &str) -> String {
@@ -144,6 +165,7 @@ impl Scopes {
                     history: m.history,
                     local: m.local,
                     private: m.private,
+                    presence: m.presence,
                 })
                 .collect()
         };

@@ -18,7 +18,8 @@
 //! Either form may add a Wisp-only block: `wisp: {self-echo: true}` sends a WebSocket client's
 //! messages back to it as well (an echo channel; Autobahn's conformance cases need one);
 //! `wisp: {history: {size: 100, ttl: 24h}}` keeps each matching channel's messages (see
-//! [`History`]); `wisp: {private: true}` admits a WebSocket client only with a token.
+//! [`History`]); `wisp: {private: true}` admits a WebSocket client only with a token;
+//! `wisp: {presence: true}` keeps who is on each matching channel and tells its clients.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,9 @@ pub struct Messaging {
     /// Wisp only (`wisp.private`): a WebSocket client needs a token, which the URL a
     /// function hands out carries (see `messaging::token`).
     pub private: bool,
+    /// Wisp only (`wisp.presence`): who is on a channel is kept, listed and announced
+    /// (see `messaging::presence`).
+    pub presence: bool,
 }
 
 /// Reads a messaging file in either form; `None` when no matcher could be built.
@@ -82,6 +86,7 @@ pub(crate) fn parse(
     let wisp = top.section("wisp");
     let self_echo = wisp.bool("self-echo").unwrap_or(false);
     let private = wisp.bool("private").unwrap_or(false);
+    let presence = wisp.bool("presence").unwrap_or(false);
     let history = wisp.has_key("history").then(|| history(&wisp)).flatten();
     wisp.finish();
 
@@ -160,6 +165,7 @@ pub(crate) fn parse(
                 self_echo,
                 history,
                 private,
+                presence,
             }),
             Err(message) => {
                 map.error(key, message);

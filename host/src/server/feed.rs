@@ -22,18 +22,11 @@ use super::framelog::{Log, View};
 use crate::messaging::broker::{Broker, Reach, Sink, SinkId};
 use crate::messaging::Message;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
 
-/// Ids of feeds, WebSocket connections and broker-protocol subscriptions: one
-/// sequence, so that no two sinks share a [`SinkId`] and a sink's id never equals
-/// a connection's (the origin of a client's publish).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-pub(super) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
+pub(super) use crate::messaging::broker::next_sink_id as next_id;
 
 /// One topic's clients and the frames on their way to them.
 pub struct Feed {

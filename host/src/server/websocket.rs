@@ -133,8 +133,8 @@ pub fn handle(
     if let Err(response) = check_origin(&app, &req, &connection, &channel) {
         return *response;
     }
-    let can_publish = match admit(&app, &req, &connection, scope_index, &channel) {
-        Ok(can_publish) => can_publish,
+    let (can_publish, user) = match admit(&app, &req, &connection, scope_index, &channel) {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
     let asked = match replay::asked(req.uri().query()) {
@@ -194,6 +194,12 @@ pub fn handle(
             feeds: &app.feeds,
             outbound: &outbound,
         };
+        // Counted among the channel's members (`wisp.presence`) while connected.
+        let present = app.hub.scopes.get(scope_index).presence(&channel).then(|| {
+            let presence = &app.hub.presence;
+            let who = user.unwrap_or_else(|| presence.anonymous(outbound.id));
+            presence.enter(&topic, outbound.id, &who)
+        });
         let config = WebSocketConfig::default()
             // A small eager read buffer keeps idle connections cheap.
             .read_buffer_size(2 << 10)
@@ -218,6 +224,7 @@ pub fn handle(
             connection,
         };
         serve(&app, client, ws, &outbound, limits).await;
+        drop(present);
         drop(membership);
     });
     switching_protocols(&key)
@@ -236,19 +243,19 @@ pub(super) fn switching_protocols(key: &str) -> Response<ResponseBody> {
     response
 }
 
-/// Whether a client may join `channel` and publish there: on a private channel, what its
-/// `token` grants (401 without one, 403 for one that is not valid here and now); elsewhere
-/// anyone may. The token is never logged.
+/// Whether a client may join `channel` and publish there, and who its token says it is:
+/// on a private channel, what its `token` grants (401 without one, 403 for one that is not
+/// valid here and now); elsewhere anyone may, unnamed. The token is never logged.
 fn admit(
     app: &App,
     req: &Request<Incoming>,
     connection: &Connection,
     scope: usize,
     channel: &str,
-) -> Result<bool, Box<Response<ResponseBody>>> {
+) -> Result<(bool, Option<String>), Box<Response<ResponseBody>>> {
     let scope = app.hub.scopes.get(scope);
     if !scope.private(channel) {
-        return Ok(true);
+        return Ok((true, None));
     }
     let query = req.uri().query().unwrap_or_default();
     let token = form_urlencoded::parse(query.as_bytes())
@@ -257,7 +264,10 @@ fn admit(
         .unwrap_or_default();
     let now = crate::messaging::token::now_secs();
     match app.hub.tokens.check(&scope.hash, channel, &token, now) {
-        Ok(grant) => Ok(grant.can_publish),
+        Ok(grant) => {
+            let user = Some(grant.user).filter(|user| !user.is_empty());
+            Ok((grant.can_publish, user))
+        }
         Err(refused) => {
             tracing::info!(peer = %connection.peer, channel = %channel.escape_debug(), reason = %refused,
                 "WebSocket connection to a private channel refused");

@@ -9,6 +9,7 @@
 //! | `createChatRoom` | HTTP, `?room=` | subscribes to `chat-room-<room>`, answers its WebSocket URL as JSON |
 //! | `sendChatMessage` | HTTP, `?room=` | publishes `{user, text, timestamp}` to `chat-room-<room>` and stores it in database `chat` |
 //! | `getChatHistory` | HTTP, `?room=` | the room's newest 50 stored messages, oldest first, as JSON |
+//! | `chatSignIn` | HTTP, `{name, room}` | the chat page's sign-in: the URL of private room `private/<room>`, its token naming the user |
 //! | `sendNotification` | HTTP, `?user=` | publishes `{title, message, type, timestamp}` to `notifications-<user>` |
 //! | `broadcastUpdate` | HTTP | publishes the request body to `live-updates` |
 //!
@@ -21,12 +22,14 @@
 //! - `websocket`: `getWebSocketURL`, `publishMessage` (the guide's complete examples).
 //! - `events`: `handlePubSubEvent`.
 //! - `chat`: `createChatRoom`, `sendChatMessage`, `getChatHistory`.
+//! - `signin`: `chatSignIn` (Wisp only: it calls `url_for`, which Taubyte's host lacks).
 //! - `notify`: `sendNotification`; `updates`: `broadcastUpdate`.
 
 mod chat;
 mod events;
 mod notify;
 mod reply;
+mod signin;
 mod updates;
 mod websocket;
 

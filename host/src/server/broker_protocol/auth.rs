@@ -3,6 +3,11 @@
 //! of its claims (see `messaging::token`). Nothing is answered for an `AUTH:` itself; a
 //! `SUBSCRIBE:` or `PUBLISH:` on a private channel that no token opens gets an `ERROR:`
 //! line saying why. Tokens are never repeated in a log or an `ERROR:` line.
+//!
+//! The first token that opens a private channel and names a user signs the socket in as
+//! that user: its private messages (`PUBLISH:@<user>:`) reach the socket, and its own are
+//! sent as from that user. A Wisp token is checked only with the channel it names, so a
+//! socket is signed in by using one, not by presenting it.
 
 use crate::messaging::token::{now_secs, Refused, Tokens, MAX_TOKEN};
 use std::collections::VecDeque;
@@ -14,6 +19,8 @@ pub const MAX_TOKENS: usize = 16;
 #[derive(Default)]
 pub(super) struct Auth {
     tokens: VecDeque<String>,
+    /// Who the socket is signed in as.
+    user: Option<String>,
 }
 
 impl Auth {
@@ -32,10 +39,15 @@ impl Auth {
         Ok(())
     }
 
+    /// Who the socket is signed in as, if anyone.
+    pub(super) fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
     /// Whether some token opens `channel` of scope `scope` (to publish, if `publish`); the
-    /// `ERROR:` reason if none does.
+    /// `ERROR:` reason if none does. The first that does and names a user signs the socket in.
     pub(super) fn admits(
-        &self,
+        &mut self,
         tokens: &Tokens,
         scope: &str,
         channel: &str,
@@ -49,7 +61,12 @@ impl Auth {
                 Ok(grant) if publish && !grant.can_publish => {
                     return Err(format!("channel `{shown}`: your token may not publish"));
                 }
-                Ok(_) => return Ok(()),
+                Ok(grant) => {
+                    if self.user.is_none() && !grant.user.is_empty() {
+                        self.user = Some(grant.user);
+                    }
+                    return Ok(());
+                }
                 Err(refused) => why = refused,
             }
         }

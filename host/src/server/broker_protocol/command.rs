@@ -11,26 +11,47 @@ pub(super) enum Command<'a> {
     Subscribe(String),
     Unsubscribe(String),
     Publish(String, &'a [u8]),
+    /// `PUBLISH:@<user>:<content>`: to a user's sockets.
+    Private(String, &'a [u8]),
+    /// `SIGNAL:<channel>:<content>`: published live, never kept.
+    Signal(String, &'a [u8]),
+    Typing(String),
+    Presence(String),
     Auth(String),
 }
 
 /// The command in `frame`, or the reason for its `ERROR:` line.
-pub(super) fn parse(frame: &[u8]) -> Result<Command<'_>, String> {
-    const USAGE: &str =
-        "the commands are SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>, PUBLISH:<channel>:<content> and AUTH:<token>";
+pub(super) fn parse<'a>(frame: &'a [u8]) -> Result<Command<'a>, String> {
+    const USAGE: &str = "the commands are SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>, \
+        PUBLISH:<channel>:<content>, PUBLISH:@<user>:<content>, SIGNAL:<channel>:<content>, \
+        USER_TYPING:<channel>, PRESENCE:<channel> and AUTH:<token>";
     let Some(colon) = frame.iter().position(|&b| b == b':') else {
         return Err(format!("`{}` is not a command; {USAGE}", shown(frame)));
     };
     let (verb, rest) = (&frame[..colon], &frame[colon + 1..]);
-    let channel = |name: &[u8]| -> Result<String, String> {
+    let name = |what: &str, name: &[u8]| -> Result<String, String> {
         let decoded = std::str::from_utf8(name).ok().and_then(decode_path);
         match decoded {
-            Some(channel) if !channel.is_empty() => Ok(channel),
-            Some(_) => Err("the channel name is empty".into()),
+            Some(name) if !name.is_empty() => Ok(name),
+            Some(_) => Err(format!("the {what} name is empty")),
             None => Err(format!(
-                "channel `{}` is not valid percent-encoded UTF-8",
+                "{what} `{}` is not valid percent-encoded UTF-8",
                 shown(name)
             )),
+        }
+    };
+    let channel = |bytes: &[u8]| name("channel", bytes);
+    // `<name>:<content>`, the name ending at the first `:`.
+    let split = |rest: &'a [u8]| -> Result<(&'a [u8], &'a [u8]), String> {
+        match rest.iter().position(|&b| b == b':') {
+            Some(colon) => Ok((&rest[..colon], &rest[colon + 1..])),
+            None => {
+                let verb = String::from_utf8_lossy(verb);
+                Err(format!(
+                    "{verb} needs a channel and content: {verb}:<channel>:<content> (a `:` in the channel is written %3A), got `{}`",
+                    shown(frame),
+                ))
+            }
         }
     };
     match verb {
@@ -41,18 +62,22 @@ pub(super) fn parse(frame: &[u8]) -> Result<Command<'_>, String> {
             Ok(_) => Err("AUTH needs a token: AUTH:<token>".into()),
             Err(_) => Err("a token is text".into()),
         },
-        b"PUBLISH" => {
-            let Some(colon) = rest.iter().position(|&b| b == b':') else {
-                return Err(format!(
-                    "PUBLISH needs a channel and content: PUBLISH:<channel>:<content> (a `:` in the channel is written %3A), got `{}`",
-                    shown(frame)
-                ));
-            };
-            Ok(Command::Publish(
-                channel(&rest[..colon])?,
-                &rest[colon + 1..],
-            ))
+        b"PUBLISH" => match rest.strip_prefix(b"@") {
+            Some(rest) => {
+                let (user, content) = split(rest)?;
+                Ok(Command::Private(name("user", user)?, content))
+            }
+            None => {
+                let (name, content) = split(rest)?;
+                Ok(Command::Publish(channel(name)?, content))
+            }
+        },
+        b"SIGNAL" => {
+            let (name, content) = split(rest)?;
+            Ok(Command::Signal(channel(name)?, content))
         }
+        b"USER_TYPING" => Ok(Command::Typing(channel(rest)?)),
+        b"PRESENCE" => Ok(Command::Presence(channel(rest)?)),
         _ => Err(format!("unknown command `{}`; {USAGE}", shown(verb))),
     }
 }
@@ -130,6 +155,26 @@ mod tests {
             parse(b"PUBLISH:a%3Ab:"),
             Ok(Command::Publish("a:b".into(), b""))
         );
+        assert_eq!(
+            parse(b"PUBLISH:@user2:Hi there!"),
+            Ok(Command::Private("user2".into(), b"Hi there!"))
+        );
+        assert_eq!(
+            parse(b"PUBLISH:%40room:x"),
+            Ok(Command::Publish("@room".into(), b"x"))
+        );
+        assert_eq!(
+            parse(b"SIGNAL:news:cursor 3"),
+            Ok(Command::Signal("news".into(), b"cursor 3"))
+        );
+        assert_eq!(
+            parse(b"USER_TYPING:general"),
+            Ok(Command::Typing("general".into()))
+        );
+        assert_eq!(
+            parse(b"PRESENCE:general"),
+            Ok(Command::Presence("general".into()))
+        );
         for bad in [
             &b"SUBSCRIBE"[..],
             b"SUBSCRIBE:",
@@ -139,6 +184,10 @@ mod tests {
             b"SUBSCRIBE:%zz",
             b"SUBSCRIBE:\xff",
             b"HELLO:x",
+            b"PUBLISH:@:x",
+            b"PUBLISH:@bob",
+            b"SIGNAL:news",
+            b"USER_TYPING:",
         ] {
             assert!(parse(bad).is_err(), "{}", shown(bad));
         }

@@ -7,14 +7,27 @@
 //!   then its live ones. Subscribing again to a channel the socket has is a no-op.
 //! - `UNSUBSCRIBE:<channel>`.
 //! - `PUBLISH:<channel>:<content>`: `<content>` is everything after the second `:`.
-//! - `AUTH:<token>`: a token that opens private channels to the socket (see `auth`).
+//! - `AUTH:<token>`: a token that opens private channels to the socket (see `auth`); the
+//!   first that opens one and names a user signs the socket in as that user.
+//! - `PUBLISH:@<user>:<content>`: a private message to every socket signed in as `<user>`,
+//!   on every node, which gets `MSG:@<sender>:<content>`. Only a signed-in socket may send
+//!   one. Nobody signed in as `<user>`: it is dropped, and the sender is not told.
+//! - `SIGNAL:<channel>:<content>`: published as `PUBLISH` publishes, but never kept in the
+//!   channel's history (an ephemeral message).
+//! - `USER_TYPING:<channel>`: on a channel the socket is subscribed to, its other
+//!   subscribers get `USER_TYPING:<channel>:<who>` (the user, else the socket's anonymous
+//!   name); never kept; at most one a second per socket and channel, the rest dropped.
+//! - `PRESENCE:<channel>`: on a channel with `wisp.presence`, answered with
+//!   `PRESENCE:<channel>:<members>`, a JSON list of `{"user", "connections"}` by name.
 //!
 //! and gets `MSG:<channel>:<content>` for every message on a channel it subscribed to,
-//! its own publishes included (as the tutorial's broker does), and `ERROR:<reason>` for a
-//! command it cannot have. Nothing else: a command that worked is not acknowledged.
+//! its own publishes included (as the tutorial's broker does), `JOIN:<channel>:<who>` and
+//! `LEAVE:<channel>:<who>` on a channel with `wisp.presence` (see `messaging::presence`:
+//! a leave waits 3 s for the member to come back), and `ERROR:<reason>` for a command it
+//! cannot have. Nothing else: a command that worked is not acknowledged.
 //!
 //! Channel names are percent-decoded. In `PUBLISH` the name ends at the first `:`, so
-//! a `:` in a channel's name is written `%3A` there (in `SUBSCRIBE` and `UNSUBSCRIBE`
+//! a `:` in a channel's name is written `%3A` there (and a leading `@`, `%40`) (in `SUBSCRIBE` and `UNSUBSCRIBE`
 //! it may be written plainly); in `MSG` a name's `%` and `:` are always percent-encoded,
 //! so the content starts after the first `:` that follows `MSG:`. A command in a binary
 //! frame works the same; its `PUBLISH` content is published as binary, and binary
@@ -30,6 +43,7 @@
 mod auth;
 mod command;
 mod outbox;
+mod signals;
 mod subscriptions;
 
 use auth::Auth;
@@ -134,8 +148,11 @@ async fn serve(
         app,
         scope,
         outbox: outbox.clone(),
+        socket: super::feed::next_id(),
         channels: HashMap::new(),
     };
+    // Opened when the socket signs in.
+    let mut inbox = None;
     tracing::debug!(%peer, "broker protocol client connected");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -212,19 +229,30 @@ async fn serve(
             break close(CloseCode::Policy, "publish rate exceeded");
         }
         let done = match parse(&bytes) {
-            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel, &auth).await,
+            Ok(Command::Subscribe(channel)) => subscriptions.subscribe(channel, &mut auth).await,
             Ok(Command::Unsubscribe(channel)) => subscriptions.unsubscribe(&channel),
-            Ok(Command::Publish(channel, content)) => publish(
-                app,
-                scope,
-                &auth,
-                &channel,
-                bytes.slice_ref(content),
-                is_text,
-            ),
+            Ok(Command::Publish(channel, content)) => {
+                let content = bytes.slice_ref(content);
+                publish(app, scope, &mut auth, &channel, content, is_text, false)
+            }
+            Ok(Command::Signal(channel, content)) => {
+                let content = bytes.slice_ref(content);
+                publish(app, scope, &mut auth, &channel, content, is_text, true)
+            }
+            Ok(Command::Private(to, content)) => match auth.user() {
+                Some(from) => signals::send_private(app, scope, from, &to, content, is_text),
+                None => Err("a private message needs a signed-in sender: AUTH:<token> with a token that names you, and SUBSCRIBE: to a channel it opens".into()),
+            },
+            Ok(Command::Typing(channel)) => subscriptions.typing(&channel, &auth),
+            Ok(Command::Presence(channel)) => {
+                presence(app, scope, &mut auth, &channel).map(|line| outbox.push(line))
+            }
             Ok(Command::Auth(token)) => auth.add(token),
             Err(reason) => Err(reason),
         };
+        if let (None, Some(user)) = (&inbox, auth.user()) {
+            inbox = Some(signals::Inbox::open(app, scope, user, &outbox));
+        }
         if let Err(reason) = done {
             // A token is never logged.
             let command = match bytes.starts_with(b"AUTH:") {
@@ -236,29 +264,64 @@ async fn serve(
         }
     };
     drop(subscriptions);
+    drop(inbox);
     if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
         writer.abort();
     }
     tracing::debug!(%peer, reason, "broker protocol client left");
 }
 
-/// Publishes a client's `content` on `channel`, which must have the WebSocket bridge.
-/// The publisher's own subscription gets it too.
+/// Publishes a client's `content` on `channel`, which must have the WebSocket bridge;
+/// `ephemeral`: live only, never kept. The publisher's own subscription gets it too.
 fn publish(
     app: &App,
     scope: usize,
-    auth: &Auth,
+    auth: &mut Auth,
     channel: &str,
     content: Bytes,
     text: bool,
+    ephemeral: bool,
 ) -> Result<(), String> {
     let hub = &app.hub;
-    let scope_of = hub.scopes.get(scope);
-    scope_of.check(channel, true).map_err(|e| e.to_string())?;
-    if scope_of.private(channel) {
+    open(app, scope, auth, channel, true)?;
+    let published = match ephemeral {
+        true => hub.publish_ephemeral(scope, channel, content, Some(text), None),
+        false => hub.publish(scope, channel, content, Some(text), None),
+    };
+    published.map_err(|e| e.to_string())
+}
+
+/// Whether the socket may use `channel` (to publish, if `publish`): the WebSocket bridge,
+/// and on a private channel a token that opens it.
+fn open(
+    app: &App,
+    scope: usize,
+    auth: &mut Auth,
+    channel: &str,
+    publish: bool,
+) -> Result<(), String> {
+    let hub = &app.hub;
+    let scope = hub.scopes.get(scope);
+    scope.check(channel, true).map_err(|e| e.to_string())?;
+    if scope.private(channel) {
         let shown = shown(channel.as_bytes());
-        auth.admits(&hub.tokens, &scope_of.hash, channel, true, &shown)?;
+        auth.admits(&hub.tokens, &scope.hash, channel, publish, &shown)?;
     }
-    hub.publish(scope, channel, content, Some(text), None)
-        .map_err(|e| e.to_string())
+    Ok(())
+}
+
+/// The `PRESENCE:<channel>:<members>` line for `channel`.
+fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<Frame, String> {
+    open(app, scope, auth, channel, false)?;
+    let scope = app.hub.scopes.get(scope);
+    if !scope.presence(channel) {
+        return Err(format!(
+            "channel `{}` keeps no presence: give its messaging resource `wisp: {{presence: true}}`",
+            shown(channel.as_bytes())
+        ));
+    }
+    let members = app.hub.presence.list(&scope.topic(channel));
+    let members = serde_json::to_string(&members).expect("plain data serializes");
+    let channel = command::encode_channel(channel);
+    Ok(Frame::Text(format!("PRESENCE:{channel}:{members}").into()))
 }

@@ -4,8 +4,10 @@
 use super::auth::Auth;
 use super::command::{delivery, encode_channel, shown};
 use super::outbox::Outbox;
+use super::signals::{presence_lines, Lines, Typing};
 use super::MAX_CHANNELS;
 use crate::messaging::broker::{Reach, Sink, SinkId};
+use crate::messaging::presence::Present;
 use crate::messaging::Message;
 use crate::server::App;
 use crate::state::{LogEntry, Range};
@@ -88,13 +90,54 @@ pub(super) struct Subscriptions<'a> {
     pub(super) app: &'a App,
     pub(super) scope: usize,
     pub(super) outbox: Arc<Outbox>,
-    /// Channel to (topic, subscription id).
-    pub(super) channels: HashMap<String, (String, u64)>,
+    /// The socket's own number: its anonymous name on presence channels.
+    pub(super) socket: u64,
+    pub(super) channels: HashMap<String, Subscribed>,
+}
+
+/// One channel a socket is subscribed to.
+pub(super) struct Subscribed {
+    topic: String,
+    /// The subscription's id, in the channel's topic, its typing topic and its presence.
+    id: u64,
+    typing_topic: String,
+    typing: Typing,
+    /// Counts the socket among the channel's members (`wisp.presence`).
+    present: Option<Present>,
 }
 
 impl Subscriptions<'_> {
+    /// Who the socket is on its channels: its user, else its anonymous name.
+    fn who(&self, auth: &Auth) -> String {
+        match auth.user() {
+            Some(user) => user.to_owned(),
+            None => self.app.hub.presence.anonymous(self.socket),
+        }
+    }
+
+    /// Tells the channel's other subscribers that the socket is typing (see `Typing`).
+    pub(super) fn typing(&mut self, channel: &str, auth: &Auth) -> Result<(), String> {
+        let who = self.who(auth);
+        let Some(subscribed) = self.channels.get_mut(channel) else {
+            return Err(format!(
+                "not subscribed to `{}`: SUBSCRIBE to a channel before typing in it",
+                shown(channel.as_bytes())
+            ));
+        };
+        let reach = self.app.hub.scopes.get(self.scope).reach(channel);
+        let to = (subscribed.typing_topic.as_str(), reach);
+        subscribed
+            .typing
+            .send(self.app, to, channel, &who, subscribed.id);
+        Ok(())
+    }
+
     /// Subscribes to `channel` after queueing its kept messages.
-    pub(super) async fn subscribe(&mut self, channel: String, auth: &Auth) -> Result<(), String> {
+    pub(super) async fn subscribe(
+        &mut self,
+        channel: String,
+        auth: &mut Auth,
+    ) -> Result<(), String> {
         if self.channels.contains_key(&channel) {
             return Ok(());
         }
@@ -103,12 +146,8 @@ impl Subscriptions<'_> {
                 "a socket may subscribe to at most {MAX_CHANNELS} channels; UNSUBSCRIBE from one first"
             ));
         }
+        super::open(self.app, self.scope, auth, &channel, false)?;
         let scope = self.app.hub.scopes.get(self.scope);
-        scope.check(&channel, true).map_err(|e| e.to_string())?;
-        if scope.private(&channel) {
-            let shown = shown(channel.as_bytes());
-            auth.admits(&self.app.hub.tokens, &scope.hash, &channel, false, &shown)?;
-        }
         let topic = scope.topic(&channel);
         let subscription = Arc::new(Subscription {
             id: crate::server::feed::next_id(),
@@ -156,23 +195,51 @@ impl Subscriptions<'_> {
                 broker.subscribe(&topic, subscription, reach);
             }
         }
-        self.channels.insert(channel, (topic, id));
+        let typing_topic = scope.typing_topic(&channel);
+        let lines = Arc::new(Lines {
+            id,
+            outbox: self.outbox.clone(),
+        });
+        broker.subscribe(&typing_topic, lines, reach);
+        // Watched before entering, so that the socket is told of its own join too.
+        let present = scope.presence(&channel).then(|| {
+            let presence = &self.app.hub.presence;
+            presence.watch(&topic, id, presence_lines(&channel, &self.outbox));
+            presence.enter(&topic, id, &self.who(auth))
+        });
+        let subscribed = Subscribed {
+            topic,
+            id,
+            typing_topic,
+            typing: Typing::default(),
+            present,
+        };
+        self.channels.insert(channel, subscribed);
         Ok(())
     }
 
     pub(super) fn unsubscribe(&mut self, channel: &str) -> Result<(), String> {
-        let Some((topic, id)) = self.channels.remove(channel) else {
+        let Some(subscribed) = self.channels.remove(channel) else {
             return Err(format!("not subscribed to `{}`", shown(channel.as_bytes())));
         };
-        self.app.hub.broker.unsubscribe(&topic, SinkId::Socket(id));
+        self.leave(subscribed);
         Ok(())
+    }
+
+    fn leave(&self, subscribed: Subscribed) {
+        let (hub, id) = (&self.app.hub, SinkId::Socket(subscribed.id));
+        hub.broker.unsubscribe(&subscribed.topic, id);
+        hub.broker.unsubscribe(&subscribed.typing_topic, id);
+        if subscribed.present.is_some() {
+            hub.presence.unwatch(&subscribed.topic, subscribed.id);
+        }
     }
 }
 
 impl Drop for Subscriptions<'_> {
     fn drop(&mut self) {
-        for (topic, id) in self.channels.values() {
-            self.app.hub.broker.unsubscribe(topic, SinkId::Socket(*id));
+        for (_, subscribed) in std::mem::take(&mut self.channels) {
+            self.leave(subscribed);
         }
     }
 }
