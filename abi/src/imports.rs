@@ -268,6 +268,17 @@ macro_rules! with_imports {
                 ) -> u32;
                 /// Writes what `webSocketUrlForSize` made: there is no length.
                 fn webSocketUrlFor(buf: *mut u8) -> u32;
+                /// Publishes as `publishToChannel` does, but the message is never kept in the
+                /// channel's history (`wisp.history`): an ephemeral message. Refused: errno 21.
+                fn publishEphemeral(
+                    channel: *const u8, channel_len: usize, data: *const u8, data_len: usize,
+                ) -> u32;
+                /// Who is on `channel` (`wisp.presence`), on every node, by name: `u32 count`,
+                /// then per member `u32 connections, u32 length, user`, little-endian. A channel
+                /// no resource serves, or one without presence, is errno 40.
+                fn channelPresenceSize(channel: *const u8, channel_len: usize, size_ptr: *mut usize) -> u32;
+                /// Writes what `channelPresenceSize` measured: there is no length.
+                fn channelPresence(buf: *mut u8) -> u32;
             }
             "env" {
                 /// TinyGo guests signal readiness; there is nothing for the host to do.

@@ -59,6 +59,41 @@ impl Channel {
         })
     }
 
+    /// Publishes `data` live only: delivered as [`Self::publish`] delivers, but never kept in
+    /// the channel's history (typing indicators, cursors: what is stale a moment later). A
+    /// Wisp call (import module `wisp`): Taubyte has none.
+    pub fn publish_ephemeral(&self, data: &[u8]) -> Result<()> {
+        check(safe::publish_ephemeral(&self.name, data), || {
+            format!("publishing an ephemeral message to channel `{}`", self.name)
+        })
+    }
+
+    /// Who is on the channel now, on every node, by name: its messaging resource must have
+    /// `wisp: {presence: true}`. A member is a user named by the token its WebSocket came in
+    /// with, or an anonymous connection (`anon-…`). A Wisp call (import module `wisp`).
+    ///
+    /// ```no_run
+    /// # fn f() -> wisp_sdk::Result<()> {
+    /// let room = wisp_sdk::pubsub::channel("private/lobby")?;
+    /// for member in room.presence()? {
+    ///     println!("{} ({} connections)", member.user, member.connections);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn presence(&self) -> Result<Vec<Member>> {
+        let raw = fetch::bytes(
+            || format!("who is on channel `{}`", self.name),
+            |size| safe::channel_presence_size(&self.name, size),
+            safe::channel_presence,
+        )?;
+        Member::decode(&raw).ok_or_else(|| {
+            Error::new(format!(
+                "the members of channel `{}` are garbled",
+                self.name
+            ))
+        })
+    }
+
     /// This channel's WebSocket bridge.
     pub fn web_socket(&self) -> WebSocket<'_> {
         WebSocket { channel: self }
@@ -91,6 +126,36 @@ impl Channel {
         )?;
         History::decode(&raw)
             .ok_or_else(|| Error::new(format!("the history of channel `{}` is garbled", self.name)))
+    }
+}
+
+/// One member of a channel, as [`Channel::presence`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub user: String,
+    /// Its WebSocket connections to the channel, on every node.
+    pub connections: u32,
+}
+
+impl Member {
+    /// Reads the host's encoding (see the host's `channelPresence`).
+    fn decode(mut raw: &[u8]) -> Option<Vec<Self>> {
+        fn u32_of(raw: &mut &[u8]) -> Option<u32> {
+            let (head, rest) = raw.split_at_checked(4)?;
+            *raw = rest;
+            Some(u32::from_le_bytes(head.try_into().ok()?))
+        }
+        let count = u32_of(&mut raw)?;
+        let mut members = Vec::with_capacity(count.min(1 << 16) as usize);
+        for _ in 0..count {
+            let connections = u32_of(&mut raw)?;
+            let len = u32_of(&mut raw)? as usize;
+            let (user, rest) = raw.split_at_checked(len)?;
+            raw = rest;
+            let user = String::from_utf8(user.to_vec()).ok()?;
+            members.push(Self { user, connections });
+        }
+        raw.is_empty().then_some(members)
     }
 }
 
@@ -298,6 +363,23 @@ mod history_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_members_and_refuses_garbage() {
+        let mut raw = 2u32.to_le_bytes().to_vec();
+        for (user, n) in [("alice", 2u32), ("bob", 1)] {
+            raw.extend_from_slice(&n.to_le_bytes());
+            raw.extend_from_slice(&(user.len() as u32).to_le_bytes());
+            raw.extend_from_slice(user.as_bytes());
+        }
+        let members = Member::decode(&raw).expect("decodes");
+        assert_eq!(members[0].user, "alice");
+        assert_eq!(members[0].connections, 2);
+        assert_eq!(members[1].user, "bob");
+        assert!(Member::decode(&raw[..raw.len() - 1]).is_none());
+        assert!(Member::decode(&[raw.as_slice(), b"x"].concat()).is_none());
+        assert!(Member::decode(&u32::MAX.to_le_bytes()).is_none());
+    }
 
     #[test]
     fn channel_refuses_only_an_empty_name() {

@@ -582,4 +582,22 @@ pub(crate) mod safe {
         // SAFETY: Wisp writes the URL it made, which is `buf.len()` bytes.
         unsafe { webSocketUrlFor(buf.as_mut_ptr()) }
     }
+
+    /// A Wisp call (module `wisp`): a publish never kept in the channel's history.
+    pub(crate) fn publish_ephemeral(channel: &str, data: &[u8]) -> u32 {
+        // SAFETY: both are read-only input.
+        unsafe { publishEphemeral(channel.as_ptr(), channel.len(), data.as_ptr(), data.len()) }
+    }
+
+    /// A Wisp call (module `wisp`): who is on a channel.
+    pub(crate) fn channel_presence_size(channel: &str, size: &mut usize) -> u32 {
+        // SAFETY: `channel` is read-only input; `size` is a live usize.
+        unsafe { channelPresenceSize(channel.as_ptr(), channel.len(), size) }
+    }
+
+    /// `buf` must be exactly the size `channel_presence_size` reported: this call has no length.
+    pub(crate) fn channel_presence(buf: &mut [u8]) -> u32 {
+        // SAFETY: Wisp writes the members it listed, which is `buf.len()` bytes.
+        unsafe { channelPresence(buf.as_mut_ptr()) }
+    }
 }

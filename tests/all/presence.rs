@@ -10,7 +10,7 @@ use wisp::messaging::nats::NatsConfig;
 use wisp::messaging::token::{now_secs, Tokens};
 use wisp::server::ServerConfig;
 use wisp_e2e::nats::NatsServer;
-use wisp_e2e::{next_text, probe_project, test_config, Project, Server, WsClient};
+use wisp_e2e::{next_text, probe_project, test_config, test_wasm, Project, Server, WsClient};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(400);
@@ -20,6 +20,9 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// The probe project with `room/*` (presence, history of 10) and private `team/*` (presence).
 fn project() -> Project {
     let p = probe_project();
+    let wasm = test_wasm("pubsub_probe");
+    p.http_function("presence", "GET", "/presence", "presence", &wasm);
+    p.http_function("ephemeral", "POST", "/ephemeral", "ephemeral", &wasm);
     p.file(
         "messaging/rooms.yaml",
         "matcher: room/*\nwebsocket: true\nwisp:\n  presence: true\n  history: {size: 10}\n",
@@ -187,6 +190,11 @@ async fn presence_lists_each_user_once_and_a_quick_reconnect_is_not_a_leave() {
         members(&mut watcher, "team/b").await,
         vec![("watcher".into(), 1)]
     );
+    // A function lists the same, with the Wisp call; a channel without presence is errno 40.
+    let reply = server.get("/presence?channel=team/b").await;
+    assert_eq!(reply.text(), "watcher:1");
+    let reply = server.get("/presence?channel=probe-out").await;
+    assert!(reply.text().contains("errno 40"), "{}", reply.text());
 
     // Presence is per channel with `wisp.presence`, and private channels' lists need a token.
     let mut stranger = server.ws(&format!("ws-{}", scope())).await;
@@ -250,7 +258,13 @@ async fn typing_and_signals_are_delivered_live_rate_limited_and_never_kept() {
     let replayed = until(&mut carol, "MSG:room/t:carol here").await;
     let messages: Vec<&String> = replayed.iter().filter(|l| l.starts_with("MSG:")).collect();
     assert_eq!(messages, vec!["MSG:room/t:kept"], "{replayed:?}");
-    // And a plain socket's catch-up the same.
+    // A function's ephemeral publish: live to the subscribers, not kept either.
+    let reply = server
+        .post("/ephemeral?channel=room/t", "from a function")
+        .await;
+    assert_eq!(reply.text(), "published");
+    until(&mut carol, "MSG:room/t:from a function").await;
+    // A plain socket's catch-up has the kept messages only.
     let mut plain = server
         .ws(&format!("{}?last=10", wisp_e2e::ws_path("room/t")))
         .await;
@@ -260,6 +274,9 @@ async fn typing_and_signals_are_delivered_live_rate_limited_and_never_kept() {
         Some("carol here")
     );
     assert_eq!(next_text(&mut plain, QUIET).await, None);
+    // On a channel no resource serves: refused, errno 21.
+    let reply = server.post("/ephemeral?channel=nowhere", "x").await;
+    assert!(reply.text().contains("errno 21"), "{}", reply.text());
 }
 
 #[tokio::test]

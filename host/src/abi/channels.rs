@@ -48,6 +48,25 @@ pub trait Channels: Send + Sync {
         Err(format!("channel `{channel}` hands out no tokens here").into())
     }
 
+    /// Publishes `data` on `channel` as [`Self::publish`] does, but never keeps it in the
+    /// channel's history (a Wisp call: an ephemeral message).
+    fn publish_ephemeral(
+        &self,
+        function: usize,
+        scope: usize,
+        channel: &str,
+        data: Bytes,
+    ) -> Result<(), Refusal> {
+        let _ = (function, scope, data);
+        Err(format!("channel `{channel}` takes no ephemeral messages here").into())
+    }
+
+    /// Who is on `channel` (`wisp.presence`), by name: each user and its connections.
+    fn presence(&self, scope: usize, channel: &str) -> Result<Vec<(String, u32)>, Refusal> {
+        let _ = scope;
+        Err(format!("channel `{channel}` keeps no presence here").into())
+    }
+
     /// What `channel` (in messaging scope `scope`) keeps of its messages in `range`.
     fn history<'a>(
         &'a self,

@@ -41,24 +41,50 @@ pub fn add_to_linker<T: Send + 'static>(
         name::publishToChannel,
         move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
             call(&mut c, view, |mem, st| {
+                publish(mem, st, (chan, chan_len), (data, data_len), false)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
+        name::publishEphemeral,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, data: i32, data_len: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                publish(mem, st, (chan, chan_len), (data, data_len), true)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
+        name::channelPresenceSize,
+        move |mut c: Caller<'_, T>, chan: i32, chan_len: i32, size_ptr: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                mem.check_u32(size_ptr)?;
                 let channel =
-                    channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
+                    channel_name(mem, chan, chan_len, &st.function, Errno::ChannelNotFound)?;
                 let env = &st.env;
-                // Refuse an oversized message before copying it out of the guest.
-                let limit = env.channels.max_message();
-                if data_len as u32 as usize > limit {
-                    tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
-                        size = data_len as u32, limit, "publish refused: message over the limit");
-                    return Err(Errno::PublishFailed);
-                }
-                let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
-                env.channels
-                    .publish(env.function, env.scope, &channel, payload)
+                let members = env
+                    .channels
+                    .presence(env.scope, &channel)
                     .map_err(|error| {
                         tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
-                            error = %error.to_string().escape_debug(), "publish refused");
-                        Errno::PublishFailed
-                    })
+                        error = %error.to_string().escape_debug(), "channel presence refused");
+                        Errno::ChannelNotFound
+                    })?;
+                let encoded = encode_presence(&members);
+                mem.write_u32(size_ptr, encoded.len() as u32)?;
+                st.stores.presence_measured = Some(encoded);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        WISP_MODULE,
+        name::channelPresence,
+        move |mut c: Caller<'_, T>, buf: i32| -> i32 {
+            call(&mut c, view, |mem, st| {
+                let measured = st.stores.presence_measured.take();
+                write_measured(mem, measured, buf, Errno::ChannelNotFound)
             })
         },
     )?;
@@ -220,6 +246,53 @@ pub fn add_to_linker<T: Send + 'static>(
         },
     )?;
     Ok(())
+}
+
+/// A guest's publish of `data` on the channel named at `chan` (`ephemeral`: never kept).
+fn publish(
+    mem: &mut GuestMemory<'_>,
+    st: &mut AbiState,
+    (chan, chan_len): (i32, i32),
+    (data, data_len): (i32, i32),
+    ephemeral: bool,
+) -> Result<(), Errno> {
+    let channel = channel_name(mem, chan, chan_len, &st.function, Errno::PublishFailed)?;
+    let env = &st.env;
+    // Refuse an oversized message before copying it out of the guest.
+    let limit = env.channels.max_message();
+    if data_len as u32 as usize > limit {
+        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+            size = data_len as u32, limit, "publish refused: message over the limit");
+        return Err(Errno::PublishFailed);
+    }
+    let payload = Bytes::copy_from_slice(mem.slice(data, data_len)?);
+    let published = match ephemeral {
+        true => env
+            .channels
+            .publish_ephemeral(env.function, env.scope, &channel, payload),
+        false => env
+            .channels
+            .publish(env.function, env.scope, &channel, payload),
+    };
+    published.map_err(|error| {
+        tracing::warn!(function = %st.function, channel = %channel.escape_debug(),
+            error = %error.to_string().escape_debug(), "publish refused");
+        Errno::PublishFailed
+    })
+}
+
+/// Members as `channelPresence` writes them, little-endian: `u32 count`, then per member
+/// `u32 connections, u32 length, user`.
+fn encode_presence(members: &[(String, u32)]) -> Vec<u8> {
+    let size: usize = members.iter().map(|(user, _)| 8 + user.len()).sum();
+    let mut out = Vec::with_capacity(4 + size);
+    out.extend_from_slice(&(members.len() as u32).to_le_bytes());
+    for (user, connections) in members {
+        out.extend_from_slice(&connections.to_le_bytes());
+        out.extend_from_slice(&(user.len() as u32).to_le_bytes());
+        out.extend_from_slice(user.as_bytes());
+    }
+    out
 }
 
 /// Writes what a size call measured to `buf`, once; `missing` if nothing was measured.

@@ -79,6 +79,8 @@ pub struct StoreHandles {
     pub history_measured: Option<Vec<u8>>,
     /// The WebSocket URL `webSocketUrlForSize` made, for `webSocketUrlFor`.
     pub url_measured: Option<Vec<u8>>,
+    /// The members `channelPresenceSize` listed, for `channelPresence`.
+    pub presence_measured: Option<Vec<u8>>,
 }
 
 impl Default for StoreHandles {
@@ -92,6 +94,7 @@ impl Default for StoreHandles {
             current_version: None,
             history_measured: None,
             url_measured: None,
+            presence_measured: None,
         }
     }
 }

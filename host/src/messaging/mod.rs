@@ -400,6 +400,35 @@ impl Channels for Hub {
         Ok(Hub::publish(self, scope, channel, data, None, origin)?)
     }
 
+    fn publish_ephemeral(
+        &self,
+        function: usize,
+        scope: usize,
+        channel: &str,
+        data: Bytes,
+    ) -> Result<(), Refusal> {
+        let origin = Some(SinkId::Function(function));
+        Ok(Hub::publish_ephemeral(
+            self, scope, channel, data, None, origin,
+        )?)
+    }
+
+    fn presence(&self, scope: usize, channel: &str) -> Result<Vec<(String, u32)>, Refusal> {
+        let scope = self.scopes.get(scope);
+        scope.check(channel, false)?;
+        if !scope.presence(channel) {
+            let refused = format!(
+                "channel `{channel}` keeps no presence: give its messaging resource `wisp: {{presence: true}}`"
+            );
+            return Err(refused.into());
+        }
+        let members = self.presence.list(&scope.topic(channel));
+        Ok(members
+            .into_iter()
+            .map(|m| (m.user, m.connections))
+            .collect())
+    }
+
     /// A guest's own `Subscribe()`: counted against its bound, dropped when idle
     /// (see [`functions::SubscriptionLimits`]).
     fn subscribe(&self, function: usize, channel: &str) -> Result<(), Refusal> {

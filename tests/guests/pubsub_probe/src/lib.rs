@@ -9,6 +9,8 @@
 //! | `subscribe` | HTTP, `?channel=` | subscribes itself; `subscribed`, or 500 and the error |
 //! | `wsurl` | HTTP, `?channel=` | answers the channel's WebSocket URL, or 500 and the error |
 //! | `wsurl_for` | HTTP, `?channel=&user=&ttl=&publish=` | answers `url_for(user, ttl seconds, publish == "yes")`, or 500 and the error |
+//! | `ephemeral` | HTTP, `?channel=` | publishes the request body, never kept; `published`, or 500 and the error |
+//! | `presence` | HTTP, `?channel=` | answers the channel's members as `user:connections` lines, or 500 and the error |
 //! | `dual` | HTTP, `?channel=` | subscribes itself (twice: it must be idempotent); `subscribed` |
 //! | `dual` | pub/sub | publishes `dual:<channel>:<data>` to `probe-out` |
 //! | `echo_back` | pub/sub | publishes the data back to its channel, and `self:<data>` to `probe-out` |
@@ -62,16 +64,43 @@ fn relay(event: Event) -> Result<()> {
     report(&format!("seen:{}", describe(&message)?))
 }
 
-#[wisp_sdk::function]
-fn publish(event: Event) -> Result<()> {
+/// Publishes the request body on `?channel=`, kept or (`ephemeral`) not.
+fn publish_body(event: Event, ephemeral: bool) -> Result<()> {
     let http = event.http()?;
     let outcome = query_channel(&http).and_then(|channel| {
         let mut body = Vec::new();
         http.body()
             .read_to_end(&mut body)
             .map_err(|err| wisp_sdk::Error::new(format!("reading the request body: {err}")))?;
-        channel.publish(&body)?;
+        match ephemeral {
+            true => channel.publish_ephemeral(&body)?,
+            false => channel.publish(&body)?,
+        }
         Ok("published".to_owned())
+    });
+    answer(&http, outcome)
+}
+
+#[wisp_sdk::function]
+fn publish(event: Event) -> Result<()> {
+    publish_body(event, false)
+}
+
+#[wisp_sdk::function]
+fn ephemeral(event: Event) -> Result<()> {
+    publish_body(event, true)
+}
+
+#[wisp_sdk::function]
+fn presence(event: Event) -> Result<()> {
+    let http = event.http()?;
+    let outcome = query_channel(&http).and_then(|channel| {
+        let lines: Vec<String> = channel
+            .presence()?
+            .iter()
+            .map(|m| format!("{}:{}", m.user, m.connections))
+            .collect();
+        Ok(lines.join("\n"))
     });
     answer(&http, outcome)
 }
