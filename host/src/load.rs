@@ -60,6 +60,8 @@ pub struct PubSubTrigger {
     pub channel: String,
     /// `trigger.local: true`: the function takes only messages published on its node.
     pub local: bool,
+    /// `wisp.presence-events`: the function takes the channel's joins and leaves instead.
+    pub presence_events: bool,
 }
 
 /// Every problem found, errors and warnings, in file order.
@@ -105,13 +107,27 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
             continue; // the loader already warned
         }
         let scope = scopes.index_of(function.application.as_deref());
-        if let Trigger::PubSub { channel, .. } = &function.trigger {
+        if let Trigger::PubSub {
+            channel,
+            presence_events,
+            ..
+        } = &function.trigger
+        {
             if let Err(error) = scopes.get(scope).check(channel, false) {
                 diagnostics.push(Diagnostic::error(
                     function.file.clone(),
                     None,
                     "trigger.channel",
                     format!("{error}: add a messaging resource for it, or the function never runs"),
+                ));
+                continue;
+            }
+            if *presence_events && !scopes.get(scope).presence(channel) {
+                diagnostics.push(Diagnostic::error(
+                    function.file.clone(),
+                    None,
+                    "wisp.presence-events",
+                    format!("channel `{channel}` keeps no presence: give its messaging resource `wisp: {{presence: true}}`"),
                 ));
                 continue;
             }
@@ -167,10 +183,15 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
                     });
                 }
             }
-            Trigger::PubSub { channel, local } => triggers.push(PubSubTrigger {
+            Trigger::PubSub {
+                channel,
+                local,
+                presence_events,
+            } => triggers.push(PubSubTrigger {
                 function: index,
                 channel: channel.clone(),
                 local: *local,
+                presence_events: *presence_events,
             }),
             Trigger::P2p { .. } => {}
         }

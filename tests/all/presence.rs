@@ -23,6 +23,12 @@ fn project() -> Project {
     let wasm = test_wasm("pubsub_probe");
     p.http_function("presence", "GET", "/presence", "presence", &wasm);
     p.http_function("ephemeral", "POST", "/ephemeral", "ephemeral", &wasm);
+    // Told of team/c's joins and leaves: reports them as `seen:team/c:<json>` on probe-out.
+    p.file(
+        "functions/greeter.yaml",
+        "source: .\ntrigger:\n  type: pubsub\n  channel: team/c\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: relay\nwisp:\n  presence-events: true\n",
+    );
+    p.artifact("greeter", &wasm);
     p.file(
         "messaging/rooms.yaml",
         "matcher: room/*\nwebsocket: true\nwisp:\n  presence: true\n  history: {size: 10}\n",
@@ -332,6 +338,7 @@ async fn presence_and_private_messages_span_two_nodes_and_a_killed_nodes_members
     };
     let one = Server::start_node_with(p.path(), node("one"), config()).await;
     let mut two = Server::start_node_with(p.path(), node("two"), config()).await;
+    let mut events = one.ws(&wisp_e2e::ws_path("probe-out")).await;
     let mut alice = signed_in(&one, "team/c", "alice").await;
     let mut bob = signed_in(&two, "team/c", "bob").await;
     until(&mut alice, "JOIN:team/c:bob").await;
@@ -373,6 +380,25 @@ async fn presence_and_private_messages_span_two_nodes_and_a_killed_nodes_members
         members(&mut alice, "team/c").await,
         vec![("alice".into(), 1)]
     );
+
+    // The function was told of each join and of bob's leave, once each, whichever node ran it.
+    let mut told = Vec::new();
+    while told.len() < 3 {
+        let line = next_text(&mut events, WAIT)
+            .await
+            .expect("a presence event");
+        let json = line.strip_prefix("seen:team/c:").expect("from the greeter");
+        let event: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        assert_eq!(event["channel"], "team/c");
+        told.push(format!(
+            "{} {}",
+            event["event"].as_str().unwrap(),
+            event["user"].as_str().unwrap()
+        ));
+    }
+    told[..2].sort();
+    assert_eq!(told, ["join alice", "join bob", "leave bob"]);
+    assert_eq!(next_text(&mut events, QUIET).await, None, "told once");
 }
 
 /// Sends `command` on `from` until `to` gets `want` (once a second, as typing allows).

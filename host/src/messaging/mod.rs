@@ -366,6 +366,23 @@ impl Hub {
         self.subscribe_as(function, channel, reach, functions::Made::ByTrigger)
     }
 
+    /// Subscribes function `function` to the joins and leaves of `channel` (a trigger with
+    /// `wisp.presence-events`; see `presence`), once in the cluster per event.
+    pub fn subscribe_presence_events(
+        &self,
+        function: usize,
+        channel: &str,
+    ) -> Result<(), MessagingError> {
+        let scope = self.scopes.get(self.deployment.scope_of(function));
+        scope.check(channel, false)?;
+        self.presence.want_events(&scope.topic(channel));
+        let topic = scope.presence_events_topic(channel);
+        let made = functions::Made::ByTrigger;
+        self.subscriptions
+            .subscribe(self, function, topic, Reach::Cluster, made)?;
+        Ok(())
+    }
+
     fn subscribe_as(
         &self,
         function: usize,

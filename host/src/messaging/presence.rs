@@ -15,6 +15,12 @@
 //! every other node's lists within `EXPIRY + GRACE` (7 s), and a message the broker lost is
 //! made good by the next heartbeat. Nothing here is stored: presence lives as long as the
 //! connections do.
+//!
+//! Functions whose pub/sub trigger asks for them (`wisp.presence-events`) get each join and
+//! leave as a message `{"event":"join"|"leave","user","channel"}`, once in the cluster: a
+//! join from the node where the member's connection came in, a leave from the node where its
+//! last one went (for a dead node's members, from the live node with the lowest number). Two
+//! nodes that see one user arrive at the same moment may both send a join.
 
 use super::broker::{Broker, ClusterLink, Reach, Sink, SinkId};
 use super::Message;
@@ -70,6 +76,29 @@ struct Inner {
     channels: HashMap<Arc<str>, Channel>,
     /// Channels whose own members changed since the last announcement.
     changed: HashSet<Arc<str>>,
+    /// Channels whose joins and leaves functions want (`wisp.presence-events`).
+    wanted: HashSet<Arc<str>>,
+    /// The other nodes, and when each was last heard.
+    nodes: HashMap<u64, Instant>,
+}
+
+/// A member as this node's watchers were told of it.
+#[derive(Clone, Copy, Debug)]
+struct Shown {
+    /// Since when it has had no connection (it leaves at [`GRACE`]'s end).
+    leaving: Option<Instant>,
+    /// Where its last connection went.
+    cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// This node's connection closed.
+    Here,
+    /// Another node said so.
+    There,
+    /// Its node fell silent.
+    Silence,
 }
 
 #[derive(Default)]
@@ -80,9 +109,8 @@ struct Channel {
     counts: HashMap<Arc<str>, u32>,
     /// Other nodes' members, as last announced, and when.
     remote: HashMap<u64, (HashMap<Arc<str>, u32>, Instant)>,
-    /// What this node's watchers were told: the members shown, and since when those
-    /// without a connection are leaving.
-    shown: HashMap<Arc<str>, Option<Instant>>,
+    /// What this node's watchers were told: the members shown.
+    shown: HashMap<Arc<str>, Shown>,
     watchers: HashMap<u64, Watcher>,
 }
 
@@ -119,19 +147,31 @@ impl Channel {
         }
     }
 
-    /// Brings what watchers were told in line for `who`: a join if it is new; a leave
-    /// started if it lost its last connection (told at [`GRACE`]'s end, see `tick`).
-    fn settle(&mut self, who: &Arc<str>, now: Instant) {
+    /// Brings what watchers were told in line for `who`, after a change `cause` made: a
+    /// join if it is new; a leave started if it lost its last connection (told at
+    /// [`GRACE`]'s end, see `tick`). Whether functions are to be told of a join from here.
+    fn settle(&mut self, who: &Arc<str>, now: Instant, cause: Cause) -> bool {
         let present = self.connections(who) > 0;
         match (present, self.shown.get_mut(who)) {
-            (true, Some(leaving)) => *leaving = None,
+            (true, Some(shown)) => shown.leaving = None,
             (true, None) => {
-                self.shown.insert(who.clone(), None);
+                let shown = Shown {
+                    leaving: None,
+                    cause,
+                };
+                self.shown.insert(who.clone(), shown);
                 self.tell(Event::Join, who);
+                return cause == Cause::Here;
             }
-            (false, Some(leaving)) if leaving.is_none() => *leaving = Some(now),
+            (false, Some(shown)) if shown.leaving.is_none() => {
+                *shown = Shown {
+                    leaving: Some(now),
+                    cause,
+                };
+            }
             (false, _) => {}
         }
+        false
     }
 
     fn tell(&self, event: Event, who: &str) {
@@ -187,8 +227,13 @@ impl Presence {
         let mut inner = self.lock();
         let channel = inner.channels.entry(topic.clone()).or_default();
         channel.add(id, who.clone());
-        channel.settle(&who, Instant::now());
+        let joined = channel.settle(&who, Instant::now(), Cause::Here);
         inner.changed.insert(topic.clone());
+        let wanted = joined && inner.wanted.contains(&topic);
+        drop(inner);
+        if wanted {
+            self.tell_functions(&topic, Event::Join, &who);
+        }
         Present {
             presence: self.clone(),
             topic,
@@ -202,9 +247,42 @@ impl Presence {
             return;
         };
         if let Some(who) = channel.remove(id) {
-            channel.settle(&who, Instant::now());
+            channel.settle(&who, Instant::now(), Cause::Here);
             inner.changed.insert(topic.clone());
         }
+    }
+
+    /// Sends functions subscribed to `topic`'s presence events (see `Scope::presence_events_topic`)
+    /// its joins and leaves from now on.
+    pub fn want_events(&self, topic: &str) {
+        self.lock().wanted.insert(Arc::from(topic));
+    }
+
+    /// Tells functions (their topic's subscribers) that `who` joined or left `topic`.
+    fn tell_functions(&self, topic: &str, event: Event, who: &str) {
+        let (hash, channel) = topic.split_once('/').unwrap_or(("", topic));
+        let event = match event {
+            Event::Join => "join",
+            Event::Leave => "leave",
+        };
+        let json = serde_json::json!({"event": event, "user": who, "channel": channel});
+        let message = Message::new(channel, json.to_string().into(), Some(true), None);
+        let topic = super::scope::presence_events_topic(hash, channel);
+        if let Err(error) = self
+            .broker
+            .publish(&topic, Arc::new(message), Reach::Cluster)
+        {
+            tracing::warn!(%error, channel = %channel.escape_debug(), "a presence event did not reach its functions");
+        }
+    }
+
+    /// Whether this node has the lowest number of the nodes heard from lately.
+    fn lowest(&self, inner: &Inner, now: Instant) -> bool {
+        inner
+            .nodes
+            .iter()
+            .filter(|(_, heard)| now.duration_since(**heard) <= EXPIRY)
+            .all(|(node, _)| self.node < *node)
     }
 
     /// Tells `watcher` of every join and leave on `topic`, from now until [`Self::unwatch`].
@@ -254,13 +332,18 @@ impl Presence {
             false => inner.changed.iter().cloned().collect(),
         };
         inner.changed.clear();
+        let lowest = self.lowest(&inner, now);
+        let Inner {
+            channels, wanted, ..
+        } = &mut *inner;
+        let mut told = Vec::new();
         let mut announcements = Announcements::new(self.node);
         for topic in &announce {
-            if let Some(channel) = inner.channels.get(topic) {
+            if let Some(channel) = channels.get(topic) {
                 announcements.add(topic, channel.own_members());
             }
         }
-        inner.channels.retain(|_, channel| {
+        channels.retain(|topic, channel| {
             let silent: Vec<u64> = channel
                 .remote
                 .iter()
@@ -270,27 +353,39 @@ impl Presence {
             for node in silent {
                 if let Some((members, _)) = channel.remote.remove(&node) {
                     for who in members.keys() {
-                        channel.settle(who, now);
+                        channel.settle(who, now, Cause::Silence);
                     }
                 }
             }
-            let gone: Vec<Arc<str>> = channel
+            let gone: Vec<(Arc<str>, Cause)> = channel
                 .shown
                 .iter()
-                .filter(|(_, leaving)| leaving.is_some_and(|since| now - since >= GRACE))
-                .map(|(who, _)| who.clone())
+                .filter(|(_, shown)| shown.leaving.is_some_and(|since| now - since >= GRACE))
+                .map(|(who, shown)| (who.clone(), shown.cause))
                 .collect();
-            for who in gone {
+            for (who, cause) in gone {
                 channel.shown.remove(&who);
                 channel.tell(Event::Leave, &who);
+                let ours = cause == Cause::Here || (cause == Cause::Silence && lowest);
+                if ours && wanted.contains(topic) {
+                    told.push((topic.clone(), who));
+                }
             }
             !channel.idle()
         });
         drop(inner);
+        for (topic, who) in told {
+            self.tell_functions(&topic, Event::Leave, &who);
+        }
         if self.broker.cluster_link() == ClusterLink::Off {
             return;
         }
-        for payload in announcements.finish() {
+        let mut payloads = announcements.finish();
+        if payloads.is_empty() && heartbeat {
+            // Said even with no one here, so that every node knows every other (see `lowest`).
+            payloads.push(Announcements::new(self.node).empty());
+        }
+        for payload in payloads {
             let message = Message::new("presence", payload, Some(true), None);
             if let Err(error) = self
                 .broker
@@ -317,6 +412,10 @@ impl Presence {
         }
         let now = Instant::now();
         let mut inner = self.lock();
+        inner.nodes.insert(node, now);
+        inner
+            .nodes
+            .retain(|_, heard| now.duration_since(*heard) <= EXPIRY);
         for (topic, members) in announcement.channels {
             let mut members: HashMap<Arc<str>, u32> = members
                 .into_iter()
@@ -347,7 +446,7 @@ impl Presence {
                 touched.extend(members.keys().cloned());
             }
             for who in &touched {
-                channel.settle(who, now);
+                channel.settle(who, now, Cause::There);
             }
         }
     }
@@ -435,6 +534,17 @@ impl Announcements {
         self.bytes = 0;
     }
 
+    /// An announcement of no channels: only that the node lives.
+    fn empty(self) -> Bytes {
+        let announcement = Announcement {
+            node: self.node,
+            channels: HashMap::new(),
+        };
+        serde_json::to_vec(&announcement)
+            .expect("plain data serializes")
+            .into()
+    }
+
     fn finish(mut self) -> Vec<Bytes> {
         self.cut();
         self.done
@@ -464,7 +574,9 @@ mod tests {
     use super::*;
     use crate::messaging::broker::LocalBroker;
 
-    fn recorder() -> (Watcher, Arc<Mutex<Vec<(Event, String)>>>) {
+    type Seen = Arc<Mutex<Vec<(Event, String)>>>;
+
+    fn recorder() -> (Watcher, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let into = seen.clone();
         let watcher: Watcher = Arc::new(move |event, who: &str| {
@@ -495,7 +607,7 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), vec![(Event::Join, "alice".into())]);
         drop(again);
         let shown = presence.lock().channels["Qm/room"].shown["alice"];
-        assert!(shown.is_some(), "leaving");
+        assert!(shown.leaving.is_some(), "leaving");
         // The grace over: the leave is told.
         presence
             .lock()
@@ -503,7 +615,9 @@ mod tests {
             .get_mut("Qm/room")
             .unwrap()
             .shown
-            .insert(Arc::from("alice"), Some(Instant::now() - GRACE));
+            .get_mut("alice")
+            .unwrap()
+            .leaving = Some(Instant::now() - GRACE);
         presence.tick(false);
         assert_eq!(
             *seen.lock().unwrap(),

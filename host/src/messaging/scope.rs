@@ -138,11 +138,21 @@ impl Scope {
         format!("{}\0typing/{channel}", self.hash)
     }
 
+    /// The broker topic of `channel`'s joins and leaves for functions (`wisp.presence-events`).
+    pub fn presence_events_topic(&self, channel: &str) -> String {
+        presence_events_topic(&self.hash, channel)
+    }
+
     /// The WebSocket path for `channel`, without a leading slash, as Taubyte returns
     /// it: `ws-<hash>/<channel>`, with characters outside a URL path percent-encoded.
     pub fn websocket_path(&self, channel: &str) -> String {
         format!("ws-{}/{}", self.hash, encode_path(channel))
     }
+}
+
+/// The topic of the joins and leaves of `channel` of scope `hash`, for functions.
+pub fn presence_events_topic(hash: &str, channel: &str) -> String {
+    format!("{hash}\0presence-events/{channel}")
 }
 
 /// All scopes of a project: index 0 is the project, then one per application.

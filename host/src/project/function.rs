@@ -65,12 +65,12 @@ pub enum Trigger {
     PubSub {
         channel: String,
         local: bool,
+        /// Wisp only (`wisp.presence-events`): the function gets the channel's joins and
+        /// leaves (`wisp.presence`), as JSON, instead of its messages.
+        presence_events: bool,
     },
     /// Read, but not served by Wisp.
-    P2p {
-        service: String,
-        command: String,
-    },
+    P2p { service: String, command: String },
 }
 
 /// A domain name a function refers to, resolved once every domain is read.
@@ -112,7 +112,7 @@ pub(crate) fn parse(
     let mut domains = domain_refs(&top, "domains");
 
     let trigger_map = top.section("trigger");
-    let trigger = trigger(&trigger_map);
+    let mut trigger = trigger(&trigger_map);
     let mut path_lines = Vec::new();
     if let Some(Trigger::Http { paths, .. }) = &trigger {
         path_lines = (0..paths.len())
@@ -160,6 +160,18 @@ pub(crate) fn parse(
             }
         })
         .collect();
+    if let Some(asked) = wisp.bool("presence-events") {
+        match &mut trigger {
+            Some(Trigger::PubSub {
+                presence_events, ..
+            }) => *presence_events = asked,
+            Some(_) => wisp.error(
+                "presence-events",
+                "presence events go to a function with a `pubsub` trigger",
+            ),
+            None => {}
+        }
+    }
     wisp.finish();
 
     let source = match source.as_str() {
@@ -235,7 +247,11 @@ fn trigger(t: &Map) -> Option<Trigger> {
             })
         }
         "pubsub" => match channel {
-            Some(channel) if !channel.is_empty() => Some(Trigger::PubSub { channel, local }),
+            Some(channel) if !channel.is_empty() => Some(Trigger::PubSub {
+                channel,
+                local,
+                presence_events: false,
+            }),
             _ if t.has("channel") => {
                 t.error("channel", "the channel must not be empty");
                 None

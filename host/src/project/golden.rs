@@ -76,7 +76,14 @@ fn summary(project: &Project) -> String {
                 };
                 format!("{scheme} {method} {} hosts={hosts}", paths.join(","))
             }
-            Trigger::PubSub { channel, local } => format!("pubsub `{channel}` local={local}"),
+            Trigger::PubSub {
+                channel,
+                local,
+                presence_events,
+            } => match presence_events {
+                true => format!("pubsub `{channel}` local={local} presence-events"),
+                false => format!("pubsub `{channel}` local={local}"),
+            },
             Trigger::P2p { service, command } => format!("p2p service={service} command={command}"),
         };
         let line = f.call_line.map_or("?".to_string(), |l| l.to_string());

@@ -190,7 +190,11 @@ impl App {
                 Reach::Cluster
             };
             let channel = &trigger.channel;
-            if let Err(error) = hub.subscribe_function(trigger.function, channel, reach) {
+            let subscribed = match trigger.presence_events {
+                true => hub.subscribe_presence_events(trigger.function, channel),
+                false => hub.subscribe_function(trigger.function, channel, reach),
+            };
+            if let Err(error) = subscribed {
                 // Load already checked every trigger channel against the resources.
                 tracing::error!(%channel, %error, "subscribing a trigger failed");
             }
