@@ -13,6 +13,8 @@
 //! - [`pubsub_fn`]: completed pub/sub-triggered function invocations per second.
 //! - [`history`]: publishes into a channel that keeps history, beside JetStream; many
 //!   clients resuming at once.
+//! - [`handshake`]: WebSocket handshakes per second, Wisp's public and private (token)
+//!   channels beside nats-server's WebSocket listener.
 //! - [`startup`]: start a server and time its first answered request.
 //! - [`report`]: medians of the collected runs, rendered as the markdown table.
 //! - [`pace`], [`net`], [`stats`], [`cpu`]: precise waits, client sockets, latency histograms,
@@ -20,6 +22,7 @@
 
 mod cpu;
 mod fanout;
+mod handshake;
 mod history;
 mod http;
 mod idle;
@@ -66,6 +69,8 @@ enum Command {
     State(state::Args),
     /// Publishes into a channel that keeps history beside JetStream, and 10,000 clients' resume
     History(history::Args),
+    /// WebSocket handshakes/s: a Wisp channel, a private one (a token each), nats-server
+    Handshake(handshake::Args),
     /// Outbound HTTP GETs from a guest, beside a native hyper client, to one local server
     Outbound(outbound::Args),
     /// Start a server command and time its first 2xx answer
@@ -97,6 +102,7 @@ fn main() -> anyhow::Result<()> {
             Command::State(args) => state::run(args).await,
             Command::Outbound(args) => outbound::run(args).await,
             Command::History(args) => history::run(args).await,
+            Command::Handshake(args) => handshake::run(args).await,
             Command::Report(args) => report::run(args),
         }
     });

@@ -593,6 +593,9 @@ fn table(runs: &Runs, machine: &Value) -> String {
     if shown("10") {
         figure_10(&mut out, runs, skipped);
     }
+    if shown("11") {
+        figure_11(&mut out, runs);
+    }
     if flagged {
         out.push_str(
             "\n† In at least one run the load generator itself fell behind its schedule at the \
@@ -646,6 +649,81 @@ fn figure_10(out: &mut String, runs: &Runs, skipped: &str) {
         m("reconnect_caught_up_ms").map_or("–".into(), |v| format!("{v:.0}")),
         m("reconnect_connected_ms").map_or("–".into(), |v| format!("{v:.0}")),
     );
+}
+
+/// A median with the range of the runs it is the median of: `12,345 (11,000–13,000)`; the
+/// value alone for one run.
+fn with_range(values: &[f64]) -> String {
+    let low = values.iter().copied().reduce(f64::min);
+    let high = values.iter().copied().reduce(f64::max);
+    match (median(values.to_vec()), low, high) {
+        (Some(mid), Some(low), Some(high)) if values.len() > 1 => {
+            format!("{} ({}–{})", count(mid), count(low), count(high))
+        }
+        (mid, _, _) => opt(mid),
+    }
+}
+
+/// Figure 11's row: WebSocket handshakes per second on a public channel and on a private one
+/// (a token checked per connection), beside nats-server's WebSocket listener.
+fn figure_11(out: &mut String, runs: &Runs) {
+    let values = |key: &str| runs.values("11", "handshake", None, key);
+    let rate = |system: &str| values(&format!("{system}_per_s"));
+    let (public, private, nats) = (rate("wisp_public"), rate("wisp_private"), rate("nats"));
+    let share = ratio(median(private.clone()), median(public.clone()));
+    let percent_of = |r: Option<f64>| r.map_or("–".into(), |r| format!("{:.0}%", r * 100.0));
+    let micros =
+        |key: &str| median(values(key)).map_or("–".into(), |v: f64| format!("{v:.1} µs"));
+    // What a handshake costs the server's core, whatever limited the rate, and the part of
+    // a private one that is the token check itself (timed in the load generator's process).
+    let cost = format!(
+        "server CPU a handshake: public {}, private {}, the token check alone {}",
+        micros("wisp_public_server_cpu_us"),
+        micros("wisp_private_server_cpu_us"),
+        micros("token_check_us")
+    );
+    let _ = writeln!(
+        out,
+        "| 11 | WebSocket handshakes/s ({} connections opened at once, each dropped at its 101; median of the rounds, their range in brackets) | public channel {}; private channel, a distinct token (HMAC-SHA256) checked per connection: {} (private = {}); {cost} | nats-server's WebSocket listener {} (Wisp public = {}) | private ≥ 80% of public | {} |",
+        opt(median(values("connectors"))),
+        with_range(&public),
+        with_range(&private),
+        percent_of(share),
+        with_range(&nats),
+        percent_of(ratio(median(public.clone()), median(nats.clone()))),
+        with_reason(
+            verdict(&[share.map(|r| r >= 0.8)]),
+            Some("the private handshake's extra server CPU (beside) is what lowers its rate".into())
+        )
+    );
+}
+
+/// Figure 11's run: each target's rate, server CPU and what failed.
+fn describe_handshakes(data: &Value) -> String {
+    let f = |k: String| data.get(&k).and_then(Value::as_f64);
+    let target = |system: &str, name: &str| {
+        let failed = f(format!("{system}_failed")).unwrap_or(0.0);
+        format!(
+            "{name} {} /s (server {} CPU, {:.1} µs a handshake, p99 {} ms{})",
+            opt(f(format!("{system}_per_s"))),
+            percent(f(format!("{system}_server_cpu"))),
+            f(format!("{system}_server_cpu_us")).unwrap_or(0.0),
+            ms(f(format!("{system}_p99_us"))),
+            if failed > 0.0 {
+                format!(", {} failed", count(failed))
+            } else {
+                String::new()
+            }
+        )
+    };
+    format!(
+        "{}, {} (= {:.0}%; token check {:.2} µs), {}",
+        target("wisp_public", "public"),
+        target("wisp_private", "private"),
+        f("private_vs_public".into()).unwrap_or(0.0) * 100.0,
+        f("token_check_us".into()).unwrap_or(0.0),
+        target("nats", "NATS")
+    )
 }
 
 /// Every run's headline number, per figure and system.
@@ -734,6 +812,7 @@ fn every_run(runs: &Runs) -> String {
                     opt(f("clients")),
                     f("reconnect_caught_up_ms").unwrap_or(0.0)
                 ),
+                "11" => describe_handshakes(data),
                 _ => data.to_string(),
             }
         };
@@ -845,5 +924,43 @@ mod tests {
             .collect();
         assert_eq!(figs, ["| 4c", "| 4c", "| 5c"]);
         assert!(table.contains("one node (figure 4) – (two nodes = –)"));
+    }
+
+    /// Figure 11's row: medians with their range, the private share, the verdict and, when
+    /// missed, the CPU each kind of handshake costs.
+    #[test]
+    fn handshake_row() {
+        let round = |public: f64, private: f64, nats: f64| Run {
+            fig: "11".into(),
+            system: "handshake".into(),
+            n: None,
+            data: serde_json::json!({"connectors": 64, "wisp_public_per_s": public,
+                "wisp_private_per_s": private, "nats_per_s": nats,
+                "wisp_public_server_cpu_us": 40.0, "wisp_private_server_cpu_us": 60.0,
+                "token_check_us": 1.5}),
+        };
+        let runs = Runs(vec![
+            round(10_000.0, 6_000.0, 20_000.0),
+            round(12_000.0, 6_500.0, 21_000.0),
+            round(11_000.0, 7_000.0, 19_000.0),
+        ]);
+        let subset = serde_json::json!({"mode": "full", "only": "11"});
+        let table = table(&runs, &subset);
+        assert!(table.contains("(64 connections opened at once"), "{table}");
+        assert!(
+            table.contains("public channel 11,000 (10,000–12,000)"),
+            "{table}"
+        );
+        assert!(
+            table.contains(": 6,500 (6,000–7,000) (private = 59%)"),
+            "{table}"
+        );
+        assert!(table.contains("listener 20,000 (19,000–21,000) (Wisp public = 55%)"));
+        assert!(table.contains("server CPU a handshake: public 40.0 µs, private 60.0 µs, the token check alone 1.5 µs"), "{table}");
+        assert!(table.contains("**not met**: the private handshake's extra server CPU"));
+        let quick = Runs(vec![round(10_000.0, 9_000.0, 20_000.0)]);
+        let table = super::table(&quick, &subset);
+        assert!(table.contains("public channel 10,000; private"), "{table}");
+        assert!(table.contains("| **met** |"), "{table}");
     }
 }
