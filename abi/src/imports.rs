@@ -273,7 +273,7 @@ macro_rules! with_imports {
                 fn publishEphemeral(
                     channel: *const u8, channel_len: usize, data: *const u8, data_len: usize,
                 ) -> u32;
-                /// Who is on `channel` (`wisp.presence`), on every node, by name: `u32 count`,
+                /// Who is on `channel` (`wisp.presence`), on every node, the first 1,000 by name: `u32 count`,
                 /// then per member `u32 connections, u32 length, user`, little-endian. A channel
                 /// no resource serves, or one without presence, is errno 40.
                 fn channelPresenceSize(channel: *const u8, channel_len: usize, size_ptr: *mut usize) -> u32;

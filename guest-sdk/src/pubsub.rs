@@ -68,7 +68,7 @@ impl Channel {
         })
     }
 
-    /// Who is on the channel now, on every node, by name: its messaging resource must have
+    /// Who is on the channel now, on every node, the first 1,000 by name: its messaging resource must have
     /// `wisp: {presence: true}`. A member is a user named by the token its WebSocket came in
     /// with, or an anonymous connection (`anon-…`). A Wisp call (import module `wisp`).
     ///

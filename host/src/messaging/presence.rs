@@ -40,6 +40,9 @@ pub const EXPIRY: Duration = Duration::from_secs(4);
 /// Members of one channel kept from one other node, at most; an announcement past it is
 /// cut (a warn line). Each node's own members are its connections, already bounded.
 pub const MAX_REMOTE_MEMBERS: usize = 100_000;
+/// Members a list ([`Presence::list`]) holds at most, the first by name; [`Presence::count`]
+/// tells how many there are.
+pub const MAX_LISTED: usize = 1_000;
 /// Bytes of one announcement, about; more members go in more announcements.
 const ANNOUNCEMENT: usize = 256 << 10;
 
@@ -298,13 +301,33 @@ impl Presence {
         }
     }
 
-    /// Who is on `topic`, on every node, by name. A member that is leaving (within its
-    /// grace) is not listed.
+    /// Who is on `topic`, on every node, by name: the first [`MAX_LISTED`]. A member that is
+    /// leaving (within its grace) is not listed.
     pub fn list(&self, topic: &str) -> Vec<Member> {
         let inner = self.lock();
         let Some(channel) = inner.channels.get(topic) else {
             return Vec::new();
         };
+        Self::members(channel)
+            .into_iter()
+            .take(MAX_LISTED)
+            .map(|(user, connections)| Member {
+                user: user.to_owned(),
+                connections,
+            })
+            .collect()
+    }
+
+    /// How many members `topic` has, on every node.
+    pub fn count(&self, topic: &str) -> usize {
+        let inner = self.lock();
+        inner
+            .channels
+            .get(topic)
+            .map_or(0, |c| Self::members(c).len())
+    }
+
+    fn members(channel: &Channel) -> BTreeMap<&str, u32> {
         let mut members: BTreeMap<&str, u32> = BTreeMap::new();
         for (member, count) in &channel.counts {
             *members.entry(member).or_insert(0) += count;
@@ -315,22 +338,19 @@ impl Presence {
             }
         }
         members
-            .into_iter()
-            .map(|(user, connections)| Member {
-                user: user.to_owned(),
-                connections,
-            })
-            .collect()
     }
 
     /// Ends leaves whose grace is over, forgets silent nodes, and announces.
     fn tick(&self, heartbeat: bool) {
         let now = Instant::now();
         let mut inner = self.lock();
-        let announce: Vec<Arc<str>> = match heartbeat {
-            true => inner.channels.keys().cloned().collect(),
-            false => inner.changed.iter().cloned().collect(),
-        };
+        // What changed (an emptied channel too), and on a heartbeat every channel this node
+        // has members of.
+        let mut announce: HashSet<Arc<str>> = inner.changed.iter().cloned().collect();
+        if heartbeat {
+            let own = inner.channels.iter().filter(|(_, c)| !c.local.is_empty());
+            announce.extend(own.map(|(topic, _)| topic.clone()));
+        }
         inner.changed.clear();
         let lowest = self.lowest(&inner, now);
         let Inner {
@@ -660,6 +680,19 @@ mod tests {
         let own = serde_json::json!({"node": presence.node.to_string(), "channels": {"Qm/room": {"x": 1}}});
         presence.heard(&serde_json::to_vec(&own).unwrap());
         assert!(presence.list("Qm/room").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_list_holds_the_first_members_by_name_and_the_count_tells_the_rest() {
+        let presence = Presence::start(Arc::new(LocalBroker::new()), "Qm");
+        let here: Vec<Present> = (0..=MAX_LISTED as u64)
+            .map(|i| presence.enter("Qm/big", i, &format!("user-{i:05}")))
+            .collect();
+        let list = presence.list("Qm/big");
+        assert_eq!(list.len(), MAX_LISTED);
+        assert_eq!(list[0].user, "user-00000");
+        assert_eq!(presence.count("Qm/big"), MAX_LISTED + 1);
+        drop(here);
     }
 
     #[test]

@@ -245,7 +245,9 @@ async fn serve(
             },
             Ok(Command::Typing(channel)) => subscriptions.typing(&channel, &auth),
             Ok(Command::Presence(channel)) => {
-                presence(app, scope, &mut auth, &channel).map(|line| outbox.push(line))
+                presence(app, scope, &mut auth, &channel).map(|lines| {
+                    lines.into_iter().for_each(|line| outbox.push(line));
+                })
             }
             Ok(Command::Auth(token)) => auth.add(token),
             Err(reason) => Err(reason),
@@ -310,8 +312,10 @@ fn open(
     Ok(())
 }
 
-/// The `PRESENCE:<channel>:<members>` line for `channel`.
-fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<Frame, String> {
+/// The `PRESENCE:<channel>:<members>` line for `channel`: its first
+/// [`MAX_LISTED`](crate::messaging::presence::MAX_LISTED) members by name, and, past them, an
+/// `ERROR:` line saying how many there are.
+fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<Vec<Frame>, String> {
     open(app, scope, auth, channel, false)?;
     let scope = app.hub.scopes.get(scope);
     if !scope.presence(channel) {
@@ -320,8 +324,21 @@ fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<F
             shown(channel.as_bytes())
         ));
     }
-    let members = app.hub.presence.list(&scope.topic(channel));
-    let members = serde_json::to_string(&members).expect("plain data serializes");
-    let channel = command::encode_channel(channel);
-    Ok(Frame::Text(format!("PRESENCE:{channel}:{members}").into()))
+    let topic = scope.topic(channel);
+    let (members, count) = (
+        app.hub.presence.list(&topic),
+        app.hub.presence.count(&topic),
+    );
+    let json = serde_json::to_string(&members).expect("plain data serializes");
+    let encoded = command::encode_channel(channel);
+    let mut lines = vec![Frame::Text(format!("PRESENCE:{encoded}:{json}").into())];
+    if count > members.len() {
+        let shown = shown(channel.as_bytes());
+        let more = format!(
+            "ERROR:channel `{shown}` has {count} members; PRESENCE lists the first {} by name",
+            members.len()
+        );
+        lines.push(Frame::Text(more.into()));
+    }
+    Ok(lines)
 }
