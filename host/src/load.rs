@@ -234,10 +234,10 @@ fn load_function(
     runtime
         .load_function(&function.wasm, &shown, &spec)
         .map_err(|problem| {
-            let line = if problem.field == "execution.call" {
-                function.call_line
-            } else {
-                None
+            let line = match problem.field {
+                "execution.call" => function.call_line,
+                "execution.memory" => function.memory_line,
+                _ => None,
             };
             Diagnostic::error(function.file.clone(), line, problem.field, problem.message)
         })

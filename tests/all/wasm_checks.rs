@@ -211,6 +211,10 @@ fn a_module_needing_more_memory_than_allowed_is_refused() {
     let out = problems(&p);
     assert!(out.contains("execution.memory"), "{out}");
     assert!(out.contains("needs at least 2097152 bytes"), "{out}");
+    // With the line of `execution.memory`, and what to write instead.
+    let at = out.find("big.yaml:").expect("the file") + "big.yaml:".len();
+    assert!(out[at..].starts_with(|c: char| c.is_ascii_digit()), "{out}");
+    assert!(out.contains("raise it to at least `3MB`"), "{out}");
 }
 
 #[tokio::test]

@@ -38,6 +38,8 @@ pub struct Function {
     pub call: String,
     /// Line of `execution.call`, for errors about the export.
     pub call_line: Option<usize>,
+    /// The line of `execution.memory`, for problems found when the module is loaded.
+    pub memory_line: Option<usize>,
     /// `.` or `libraries/<name>`.
     pub source: String,
     /// Absolute path of the wasm module.
@@ -128,7 +130,8 @@ pub(crate) fn parse(
 
     let execution = top.section("execution");
     let timeout = limit(&execution, "timeout", parse_duration).unwrap_or(DEFAULT_TIMEOUT);
-    let memory = limit(&execution, "memory", parse_size).unwrap_or(DEFAULT_MEMORY);
+    let memory = limit(&execution, "memory", parse_memory).unwrap_or(DEFAULT_MEMORY);
+    let memory_line = execution.line_of(&execution.path_of("memory"));
     let call = execution.required_string("call", " (the name of the wasm export to run)");
     let call_line = execution.line_of(&execution.path_of("call"));
     execution.finish();
@@ -197,6 +200,7 @@ pub(crate) fn parse(
         memory,
         call,
         call_line,
+        memory_line,
         source,
         wasm: wasm.unwrap_or(artifact),
         build,
@@ -222,11 +226,11 @@ fn trigger(t: &Map) -> Option<Trigger> {
     match kind?.to_ascii_lowercase().as_str() {
         kind @ ("http" | "https") => {
             let method = match method {
-                Some(m) if !m.is_empty() && m.chars().all(|c| c.is_ascii_alphabetic()) => {
+                Some(m) if METHODS.contains(&m.to_ascii_uppercase().as_str()) => {
                     Some(m.to_ascii_uppercase())
                 }
                 Some(m) => {
-                    t.error("method", format!("`{m}` is not an HTTP method"));
+                    t.error("method", unknown_method(&m));
                     None
                 }
                 None if t.has("method") => None,
@@ -315,6 +319,50 @@ fn check_paths(t: &Map, paths: &[String], kind: &str) -> bool {
 }
 
 /// Reads `execution.timeout` or `execution.memory`; `None` (and a report) when invalid.
+/// The HTTP methods a trigger may name.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// Why `method` is refused, with the method it most likely meant.
+fn unknown_method(method: &str) -> String {
+    match super::diagnostics::did_you_mean(method, METHODS) {
+        Some(known) => format!("`{method}` is not an HTTP method; did you mean `{known}`?"),
+        None => format!(
+            "`{method}` is not an HTTP method (use one of {})",
+            METHODS.join(", ")
+        ),
+    }
+}
+
+/// One wasm page: no module runs in less memory.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// `execution.memory`: a size (a bare number is bytes, as in Taubyte's files), at least one
+/// wasm page; a smaller one is almost always a unit left out or mistaken, and said so.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    if bytes == 0 || bytes >= WASM_PAGE {
+        return Ok(bytes);
+    }
+    let number: String = text
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let meant = format!("{number}MB");
+    let read = match text.trim().chars().all(|c| c.is_ascii_digit()) {
+        true => format!(
+            "a bare number is bytes, so `{}` is {bytes} bytes",
+            text.trim()
+        ),
+        false => format!("`{}` is {bytes} bytes", text.trim()),
+    };
+    Err(format!(
+        "{read}, less than one 64 KiB wasm page, and no module runs in that; did you mean `{meant}`?"
+    ))
+}
+
 fn limit<T: Default + PartialEq>(
     execution: &Map,
     key: &'static str,
@@ -390,6 +438,36 @@ fn inside(path: &str) -> Result<PathBuf, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory_under_one_page_says_what_was_meant() {
+        let bare = parse_memory("32").unwrap_err();
+        assert!(
+            bare.contains("a bare number is bytes") && bare.contains("`32MB`"),
+            "{bare}"
+        );
+        let small = parse_memory("32KB").unwrap_err();
+        assert!(
+            small.contains("32000 bytes") && small.contains("`32MB`"),
+            "{small}"
+        );
+        assert_eq!(parse_memory("1048576"), Ok(1 << 20));
+        assert_eq!(parse_memory("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_memory("32MB"), Ok(32_000_000));
+    }
+
+    #[test]
+    fn an_unknown_method_is_refused_with_the_nearest_one() {
+        assert_eq!(
+            unknown_method("GETT"),
+            "`GETT` is not an HTTP method; did you mean `GET`?"
+        );
+        assert_eq!(
+            unknown_method("post2"),
+            "`post2` is not an HTTP method; did you mean `POST`?"
+        );
+        assert!(unknown_method("FETCHALL").contains("use one of GET, HEAD"));
+    }
 
     #[test]
     fn default_wasm_locations() {

@@ -127,7 +127,10 @@ pub(crate) fn read<T>(
         Ok(value) => value,
         Err(e) => {
             let line = e.location().map(|l| l.line());
-            diagnostics.push(Diagnostic::error(file, line, "", syntax_message(&e)));
+            let message = syntax_message(&e);
+            let message = indentation_hint(&source, line, &message)
+                .map_or(message.clone(), |hint| format!("{message} ({hint})"));
+            diagnostics.push(Diagnostic::error(file, line, "", message));
             return None;
         }
     };
@@ -148,6 +151,32 @@ fn syntax_message(error: &serde_yaml::Error) -> String {
         _ => text,
     };
     format!("invalid YAML: {text}")
+}
+
+/// What most YAML syntax errors in a hand-written file come from, said plainly: a tab in the
+/// indentation (near the error's `line`), or keys that do not line up.
+fn indentation_hint(source: &str, line: Option<usize>, message: &str) -> Option<String> {
+    let tabbed = source.lines().enumerate().find(|(i, text)| {
+        let indent: String = text.chars().take_while(|c| c.is_whitespace()).collect();
+        indent.contains('\t') && line.is_none_or(|line| *i <= line)
+    });
+    if let Some((i, _)) = tabbed {
+        let line = i + 1;
+        return Some(format!(
+            "line {line} is indented with a tab: YAML indents with spaces only"
+        ));
+    }
+    let structural = [
+        "mapping values are not allowed",
+        "did not find expected key",
+        "while parsing a block mapping",
+        "expected <block end>",
+    ];
+    structural.iter().any(|s| message.contains(s)).then(|| {
+        "check the indentation: the keys of one section line up, and what belongs to a key \
+         is indented further than it, with spaces"
+            .to_owned()
+    })
 }
 
 /// Project or application `config.yaml` fields.

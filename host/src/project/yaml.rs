@@ -243,12 +243,46 @@ impl<'d> Map<'d> {
                 other => scalar_text(other).unwrap_or_else(|| "?".into()),
             };
             if !asked.contains(&name.as_str()) {
-                let hint = hint(&name, asked.iter().copied());
+                let hint = match (hint(&name, asked.iter().copied()), self.elsewhere(&name)) {
+                    (hint, _) if !hint.is_empty() => hint,
+                    (_, Some(section)) => format!(
+                        "; `{name}` belongs under `{section}:` (indent it one level below `{section}:`)"
+                    ),
+                    (hint, None) => hint,
+                };
                 let message = format!("unknown field `{name}`{hint}");
                 self.doc
                     .report(Severity::Error, &self.path_of(&name), message);
             }
         }
+    }
+}
+
+/// Fields that belong in one section, as a function's or messaging file has them: a field
+/// found one level off (at the top, or in a sibling section) is told where it goes.
+const SECTION_OF: [(&str, &str); 9] = [
+    ("type", "trigger"),
+    ("method", "trigger"),
+    ("paths", "trigger"),
+    ("timeout", "execution"),
+    ("memory", "execution"),
+    ("call", "execution"),
+    ("match", "channel"),
+    ("websocket", "bridges"),
+    ("mqtt", "bridges"),
+];
+
+impl Map<'_> {
+    /// The section `field` belongs in, if it is one of [`SECTION_OF`]'s and this map is not it.
+    fn elsewhere(&self, field: &str) -> Option<&'static str> {
+        let here = match self.path.last() {
+            Some(Seg::Key(key)) => key.as_str(),
+            _ => "",
+        };
+        SECTION_OF
+            .iter()
+            .find(|(name, section)| *name == field && *section != here)
+            .map(|(_, section)| *section)
     }
 }
 

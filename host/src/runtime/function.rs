@@ -232,7 +232,8 @@ fn check_memory_minimum(module: &Module, limit: u64) -> Result<(), WasmProblem> 
                 return Err(WasmProblem::new(
                     "execution.memory",
                     format!(
-                        "the module needs at least {minimum} bytes of memory but execution.memory allows {limit}"
+                        "the module needs at least {minimum} bytes of memory but execution.memory allows {limit}; raise it to at least `{}MB`",
+                        minimum.div_ceil(1_000_000)
                     ),
                 ));
             }
