@@ -687,3 +687,38 @@ async fn wait_until(page: &Page, what: &str, condition: &str) -> Result<()> {
         )
     })
 }
+
+#[tokio::test]
+async fn the_client_mends_a_url_glued_to_the_host_as_taubytes_frontends_build_it() {
+    let server = sample_server().await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page().await.unwrap();
+    page.goto(&server.url("/_wisp/health")).await.unwrap();
+    // `ws://host:port${url}`, with the URL in Taubyte's form (no leading slash).
+    let glued = format!(
+        "ws://{}{}/random",
+        server.addr,
+        sample_hash().trim_start_matches('/')
+    );
+    page.eval(&format!(
+        "const s = document.createElement('script');
+         s.src = '/_wisp/client.js';
+         document.head.appendChild(s);
+         new Promise((ok) => s.onload = ok).then(() => {{
+           window.got = []; window.opened = 0;
+           const open = (status) => {{ if (status === 'open') window.opened += 1; }};
+           window.listener = Wisp.channel({glued}, {{
+             onMessage: (m) => got.push(Wisp.decode(m.data)),
+             onStatus: open,
+           }});
+           window.room = Wisp.channel({glued}, {{ onStatus: open }});
+         }})",
+        glued = json!(glued),
+    ))
+    .await
+    .unwrap();
+    page.wait_for("window.opened === 2", WAIT).await.unwrap();
+    page.eval("room.send('mended')").await.unwrap();
+    page.wait_for("got.includes('mended')", WAIT).await.unwrap();
+    assert_eq!(page.exceptions(), Vec::<String>::new());
+}

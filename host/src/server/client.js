@@ -88,7 +88,13 @@
     const page = global.location;
     const secure = page && page.protocol === "https:";
     let absolute;
-    if (/^(wss?|https?):\/\//i.test(text)) {
+    // Taubyte's frontends write `ws://host:port${url}`, and its URLs have no leading slash:
+    // `ws://host:8080ws-<hash>/<channel>`. Given such a URL (a project hash is `Qm` and 44
+    // base58 characters, which no host name ends with), put the slash back.
+    const glued = /^((?:wss?|https?):\/\/[^/?#]*?)(ws-Qm[1-9A-HJ-NP-Za-km-z]{44}(?:[/?#].*)?)$/.exec(text);
+    if (glued) {
+      absolute = new URL(glued[1] + "/" + glued[2]);
+    } else if (/^(wss?|https?):\/\//i.test(text)) {
       absolute = new URL(text);
     } else {
       if (!page || !page.host) {
