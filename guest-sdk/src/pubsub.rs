@@ -54,8 +54,14 @@ impl Channel {
 
     /// Publishes `data` to every subscriber and WebSocket client of this channel.
     pub fn publish(&self, data: &[u8]) -> Result<()> {
-        check(safe::publish(&self.name, data), || {
-            format!("publishing to channel `{}`", self.name)
+        let code = safe::publish(&self.name, data);
+        check(code, || match wisp_abi::Errno::from(code) {
+            wisp_abi::Errno::PublishFailed => format!(
+                "publishing to channel `{}` (refused: no messaging resource matches the channel, \
+                 or the message is over the host's size limit; the host's log says which)",
+                self.name
+            ),
+            _ => format!("publishing to channel `{}`", self.name),
         })
     }
 

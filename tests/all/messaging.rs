@@ -65,6 +65,12 @@ async fn publish_and_subscribe_are_refused_for_unmatched_channels() {
     let reply = publish(&server, "unknown", "x").await;
     assert_eq!(reply.status, 500);
     assert!(reply.text().ends_with("(errno 21)"), "{}", reply.text());
+    // The SDK's text names the channel and why a publish is refused.
+    let text = reply.text();
+    assert!(
+        text.contains("channel `unknown`") && text.contains("no messaging resource matches"),
+        "{text}"
+    );
     let reply = server.get("/subscribe?channel=unknown").await;
     assert_eq!(reply.status, 500);
     assert!(reply.text().ends_with("(errno 20)"), "{}", reply.text());
