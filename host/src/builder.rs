@@ -25,23 +25,96 @@ const HOST_BUILD_VARS: &[&str] = &[
     "CARGO_BUILD_TARGET_DIR",
 ];
 
+/// What [`build_project`] did, one count per function that names `wisp.build`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Functions whose crate cargo compiled this time.
+    pub built: usize,
+    /// Functions whose crate was up to date in cargo but whose wasm file was missing or
+    /// different, so it was copied again.
+    pub copied: usize,
+    /// Functions whose crate and wasm file were both up to date.
+    pub up_to_date: usize,
+    /// Functions not built because their `wisp.build` folder is not a crate: one warning
+    /// each. Their wasm file is used as it is, as `wisp check` does.
+    pub skipped: Vec<String>,
+}
+
+impl std::fmt::Display for BuildReport {
+    /// `built 1, 3 up to date`; `nothing to build` when no function names `wisp.build`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.built > 0 {
+            parts.push(format!("built {}", self.built));
+        }
+        if self.copied > 0 {
+            parts.push(format!("copied {}", self.copied));
+        }
+        if self.up_to_date > 0 {
+            parts.push(format!("{} up to date", self.up_to_date));
+        }
+        if !self.skipped.is_empty() {
+            parts.push(format!("skipped {}", self.skipped.len()));
+        }
+        if parts.is_empty() {
+            return f.write_str("nothing to build (no function names a wisp.build folder)");
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// Why the `wisp.build` folder `dir` cannot be built, if it cannot: it is missing or
+/// has no `Cargo.toml`.
+pub fn unbuildable(dir: &Path) -> Option<String> {
+    if !dir.is_dir() {
+        return Some(format!("build folder {} does not exist", dir.display()));
+    }
+    if !dir.join("Cargo.toml").is_file() {
+        return Some(format!(
+            "build folder {} has no Cargo.toml (wisp.build must name a guest crate or workspace)",
+            dir.display()
+        ));
+    }
+    None
+}
+
+/// The warning for a function whose `wisp.build` folder cannot be built, if it has
+/// one and it cannot.
+pub fn skip_warning(function: &crate::project::Function) -> Option<String> {
+    let why = unbuildable(function.build.as_deref()?)?;
+    let warning = crate::project::Diagnostic::warning(
+        function.file.clone(),
+        None,
+        "wisp.build",
+        format!("{why}; not built, its wasm file is used as it is"),
+    );
+    Some(warning.to_string())
+}
+
 /// Builds every guest crate the project's functions name, and copies each artifact
-/// to its function's wasm path. Returns how many functions got a fresh artifact.
-pub fn build_project(project: &Project) -> anyhow::Result<usize> {
+/// to its function's wasm path. A function whose `wisp.build` folder is not a crate
+/// is skipped with a warning in the report (its wasm file is served as it is, and a
+/// missing one is `wisp check`'s error); a crate that fails to build is an error.
+pub fn build_project(project: &Project) -> anyhow::Result<BuildReport> {
     // Group functions by build directory: one cargo run per crate or workspace.
     let mut by_dir: BTreeMap<&Path, Vec<&crate::project::Function>> = BTreeMap::new();
+    let mut report = BuildReport::default();
     for function in &project.functions {
-        if let Some(dir) = &function.build {
-            by_dir.entry(dir.as_path()).or_default().push(function);
+        let Some(dir) = &function.build else {
+            continue;
+        };
+        if let Some(warning) = skip_warning(function) {
+            report.skipped.push(warning);
+            continue;
         }
+        by_dir.entry(dir.as_path()).or_default().push(function);
     }
     if by_dir.is_empty() {
-        return Ok(0);
+        return Ok(report);
     }
     ensure_target(GUEST_TARGET)?;
-    let mut copied = 0;
     for (dir, functions) in by_dir {
-        let artifacts = build_crate(dir)?;
+        let artifacts = build_artifacts(dir)?;
         for function in functions {
             let wanted = artifact_name(&function.wasm);
             let Some(artifact) = artifacts.get(&wanted) else {
@@ -58,11 +131,34 @@ pub fn build_project(project: &Project) -> anyhow::Result<usize> {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
-            install(artifact, &function.wasm)?;
-            copied += 1;
+            let same = same_contents(&artifact.path, &function.wasm);
+            if !same {
+                install(&artifact.path, &function.wasm)?;
+            }
+            match (artifact.fresh, same) {
+                (false, _) => report.built += 1,
+                (true, false) => report.copied += 1,
+                (true, true) => report.up_to_date += 1,
+            }
         }
     }
-    Ok(copied)
+    Ok(report)
+}
+
+/// Whether the files `a` and `b` both exist and hold the same bytes.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    match (std::fs::read(a), std::fs::read(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A wasm file cargo produced.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub path: PathBuf,
+    /// Cargo found it up to date and compiled nothing for it.
+    pub fresh: bool,
 }
 
 /// Copies `artifact` to `wasm` under a temporary name, then renames it into place, so
@@ -85,12 +181,17 @@ fn artifact_name(wasm: &Path) -> String {
 
 /// Builds the crate or workspace in `dir` and returns its wasm artifacts by name.
 pub fn build_crate(dir: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
+    Ok(build_artifacts(dir)?
+        .into_iter()
+        .map(|(name, artifact)| (name, artifact.path))
+        .collect())
+}
+
+/// [`build_crate`], saying of each artifact whether cargo found it up to date.
+pub fn build_artifacts(dir: &Path) -> anyhow::Result<HashMap<String, Artifact>> {
     let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!(
-            "no Cargo.toml in {} (wisp.build must name a guest crate or workspace)",
-            dir.display()
-        );
+    if let Some(why) = unbuildable(dir) {
+        bail!("{why}");
     }
     eprintln!(
         "wisp: building guests in {} (cargo build --release --target {GUEST_TARGET})",
@@ -127,10 +228,11 @@ pub fn build_crate(dir: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
         if message["reason"] != "compiler-artifact" {
             continue;
         }
+        let fresh = message["fresh"].as_bool().unwrap_or(false);
         for file in message["filenames"].as_array().into_iter().flatten() {
             if let Some(path) = file.as_str().filter(|f| f.ends_with(".wasm")) {
                 let path = PathBuf::from(path);
-                artifacts.insert(artifact_name(&path), path);
+                artifacts.insert(artifact_name(&path), Artifact { path, fresh });
             }
         }
     }

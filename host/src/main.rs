@@ -38,6 +38,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve a project's functions over HTTP
+    #[command(after_help = format!(
+        "Logs go to stderr. {LOG_ENV} chooses what is logged, as a tracing filter \
+         (`debug`, `warn`, `wisp=debug,info`) [default: {SERVE_LOG_FILTER}]. They are \
+         coloured only on a terminal, and never when NO_COLOR is set."
+    ))]
     Serve(Box<ServeArgs>),
     /// Check a project folder and its wasm files; print every problem found
     Check(CheckArgs),
@@ -84,12 +89,23 @@ struct ServeArgs {
     /// Read settings from a YAML file whose keys are these options' long names
     /// (`listen: 127.0.0.1:9000`, `cluster: [nats://a:4222]`, `project: site`); a flag on
     /// the command line beats its environment variable, which beats the file, which
-    /// beats the default
-    #[arg(long, value_name = "FILE", env = "WISP_CONFIG")]
-    config: Option<PathBuf>,
-    /// Address to listen on
-    #[arg(long, default_value_t = DEFAULT_LISTEN, value_name = "ADDR")]
-    listen: SocketAddr,
+    /// beats the default. `--config` and WISP_CONFIG, the older names, still work
+    #[arg(
+        id = settings::OPTION,
+        long = "settings",
+        alias = "config",
+        value_name = "FILE",
+        env = SETTINGS_ENV
+    )]
+    settings: Option<PathBuf>,
+    /// Address to listen on: HOST:PORT, a bare PORT or :PORT (on 127.0.0.1, the
+    /// default's host; give 0.0.0.0:PORT for every interface), or a bare HOST (port 8080)
+    #[arg(long, default_value_t = Listen::from(DEFAULT_LISTEN), value_name = "ADDR")]
+    listen: Listen,
+    /// The port to listen on, on --listen's host (it replaces --listen's port):
+    /// `--listen 0.0.0.0 --port 9000` is 0.0.0.0:9000
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
     /// Also listen here for the broker tutorial's protocol alone, at `/`
     /// (`ws://ADDR/`: SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>,
     /// PUBLISH:<channel>:<content>), for the project's channels. The main port serves the
@@ -216,7 +232,54 @@ struct ClusterArgs {
     cluster_queue_bytes: Size,
 }
 
+/// `--listen`'s value: an address, a port alone (`8086`, `:8086`) on the default's host,
+/// or a host alone on the default's port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Listen(SocketAddr);
+
+impl From<SocketAddr> for Listen {
+    fn from(addr: SocketAddr) -> Self {
+        Self(addr)
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(Self(addr));
+        }
+        if let Ok(host) = text.parse::<std::net::IpAddr>() {
+            return Ok(Self(SocketAddr::new(host, DEFAULT_LISTEN.port())));
+        }
+        if let Ok(port) = text.strip_prefix(':').unwrap_or(text).parse::<u16>() {
+            return Ok(Self(SocketAddr::new(DEFAULT_LISTEN.ip(), port)));
+        }
+        Err(format!(
+            "expected HOST:PORT, PORT, :PORT or HOST (e.g. 127.0.0.1:{0}, {0}, :{0} or 0.0.0.0)",
+            DEFAULT_LISTEN.port()
+        ))
+    }
+}
+
 impl ServeArgs {
+    /// The address to listen on: `--listen`, its port replaced by `--port` if given.
+    fn listen_addr(&self) -> SocketAddr {
+        let mut addr = self.listen.0;
+        if let Some(port) = self.port {
+            addr.set_port(port);
+        }
+        addr
+    }
+
     /// The invocation limits the flags ask for.
     fn invocation_limits(&self) -> InvocationLimits {
         InvocationLimits {
@@ -355,6 +418,9 @@ impl ClusterArgs {
 struct CheckArgs {
     #[command(flatten)]
     project: ProjectArg,
+    /// Also list the routes (method, path, function) and messaging resources found
+    #[arg(short, long)]
+    verbose: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -368,8 +434,20 @@ macro_rules! banner {
     }};
 }
 
-/// Parses the command line, with the settings file of `serve --config` under it.
+/// The environment variable naming `serve`'s settings file.
+const SETTINGS_ENV: &str = "WISP_SETTINGS";
+
+/// Its older name, still read when the new one is not set.
+const OLD_SETTINGS_ENV: &str = "WISP_CONFIG";
+
+/// Parses the command line, with the settings file of `serve --settings` under it.
 fn parse_cli() -> Cli {
+    if std::env::var_os(SETTINGS_ENV).is_none() {
+        if let Some(file) = std::env::var_os(OLD_SETTINGS_ENV) {
+            // Still one thread: nothing else reads the environment meanwhile.
+            std::env::set_var(SETTINGS_ENV, file);
+        }
+    }
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let mut command = Cli::command();
     let mut matches = command
@@ -399,14 +477,20 @@ fn parse_cli() -> Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = parse_cli();
+    // `check` prints its verdict, not the cache's progress; warnings still show.
+    let default_filter = match cli.command {
+        Command::Check(_) => "warn",
+        Command::Serve(_) | Command::Build(_) => SERVE_LOG_FILTER,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "info,wasmtime_wasi=warn,wiggle=warn,async_nats=warn",
-                )
-            }),
+            tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
+        .with_ansi(colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -426,6 +510,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The environment variable holding the log filter (`tracing_subscriber`'s `EnvFilter`).
+const LOG_ENV: &str = "WISP_LOG";
+
+/// What `serve` and `build` log without [`LOG_ENV`].
+const SERVE_LOG_FILTER: &str = "info,wasmtime_wasi=warn,wiggle=warn,async_nats=warn";
+
+/// Whether log lines are coloured: only on a terminal, and not when `NO_COLOR` is set
+/// to something (<https://no-color.org>).
+fn colour(terminal: bool, no_color: Option<OsString>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 fn options(invocations: InvocationLimits, cache: &CacheArgs) -> LoadOptions {
     LoadOptions {
         invocations,
@@ -442,6 +538,19 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
+    // What `build` and `serve --build` would skip, as they would say it. A missing
+    // folder the loader has already reported.
+    for function in &loaded.project.functions {
+        if function
+            .build
+            .as_deref()
+            .is_some_and(std::path::Path::is_dir)
+        {
+            if let Some(warning) = wisp::builder::skip_warning(function) {
+                eprintln!("{warning}");
+            }
+        }
+    }
     println!(
         "{}: ok ({} functions, {} messaging resources, {} domains)",
         args.project.project.display(),
@@ -449,7 +558,52 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         loaded.project.messaging.len(),
         loaded.project.domains.len()
     );
+    if args.verbose {
+        print_contents(&loaded);
+    }
     Ok(())
+}
+
+/// `check -v`: the routes and messaging resources a loaded project has.
+fn print_contents(loaded: &wisp::load::Loaded) {
+    let functions = &loaded.deployment.functions;
+    println!("routes:");
+    if loaded.routes.is_empty() {
+        println!("  (none)");
+    }
+    for route in &loaded.routes {
+        let hosts = match route.hosts.as_slice() {
+            [] => String::new(),
+            hosts => format!(" (host {})", hosts.join(", ")),
+        };
+        println!(
+            "  {:<6} {}{hosts} -> {}",
+            route.method, route.path, functions[route.function].name
+        );
+    }
+    println!("messaging:");
+    if loaded.project.messaging.is_empty() {
+        println!("  (none)");
+    }
+    for messaging in &loaded.project.messaging {
+        let name = match &messaging.application {
+            Some(application) => format!("{application}/{}", messaging.name),
+            None => messaging.name.clone(),
+        };
+        let flag = |on: bool, name: &str| format!("{name}={}", if on { "yes" } else { "no" });
+        let history = match &messaging.history {
+            Some(history) => format!("history={}", history.size),
+            None => "history=no".to_owned(),
+        };
+        println!(
+            "  {name}: {} ({}) {} {} {history} {}",
+            messaging.matcher.pattern(),
+            messaging.matcher.style(),
+            flag(messaging.websocket, "websocket"),
+            flag(messaging.private, "private"),
+            flag(messaging.presence, "presence"),
+        );
+    }
 }
 
 fn build(project_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -457,8 +611,13 @@ fn build(project_dir: &std::path::Path) -> anyhow::Result<()> {
     let Some(project) = loaded.project else {
         return Err(Problems(loaded.diagnostics).into());
     };
-    let count = wisp::builder::build_project(&project)?;
-    eprintln!("wisp: {count} function artifact(s) up to date");
+    let report = wisp::builder::build_project(&project)?;
+    // A `wisp.build` folder that is not a crate is a warning, as in `check`: the
+    // function's wasm file is used as it is, and `serve` goes on to load it.
+    for warning in &report.skipped {
+        eprintln!("{warning}");
+    }
+    eprintln!("wisp: {report}");
     Ok(())
 }
 
@@ -537,13 +696,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let app = App::start(loaded, broker, state, config);
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listen = args.listen_addr();
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| {
-                format!(
-                    "cannot listen on {} (is the port in use? try --listen 127.0.0.1:0)",
-                    args.listen
-                )
+                format!("cannot listen on {listen} (is the port in use? try --port 0)")
             })?;
         let addr = listener.local_addr()?;
         let broker_listener = match args.broker_listen {
@@ -587,7 +744,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 "  data in NATS JetStream (buckets wisp_databases, wisp_storages, wisp_globals)"
             ),
         }
-        if let Some(file) = &args.config {
+        if let Some(file) = &args.settings {
             banner!("  settings from {}", file.display());
         }
         let listeners = wisp::server::Listeners {
@@ -653,7 +810,7 @@ mod tests {
     /// Everything `serve` runs on that its flags decide.
     fn settings(args: &ServeArgs) -> (SocketAddr, ServerConfig, InvocationLimits, QueueLimits) {
         (
-            args.listen,
+            args.listen_addr(),
             args.server_config(),
             args.invocation_limits(),
             args.cluster.queue(),
@@ -663,7 +820,7 @@ mod tests {
     #[test]
     fn serve_without_flags_runs_on_the_library_defaults() {
         let args = serve_args(&[]);
-        assert_eq!(args.listen, DEFAULT_LISTEN);
+        assert_eq!(args.listen_addr(), DEFAULT_LISTEN);
         assert_eq!(args.server_config(), ServerConfig::default());
         assert_eq!(args.invocation_limits(), InvocationLimits::default());
         assert_eq!(args.cluster.queue(), QueueLimits::default());

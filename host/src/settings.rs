@@ -1,4 +1,5 @@
-//! `wisp serve --config FILE`: a deployment's settings kept in one YAML file.
+//! `wisp serve --settings FILE` (once `--config FILE`, still accepted): a deployment's
+//! settings kept in one YAML file.
 //!
 //! The keys are `serve`'s own long option names without the dashes (`listen`,
 //! `cluster`, `node-id`, `max-request-body`, ...) and `project` for the folder; the
@@ -17,10 +18,10 @@ use serde_yaml::Value;
 use std::path::PathBuf;
 
 /// The `serve` option that names the settings file.
-pub const OPTION: &str = "config";
+pub const OPTION: &str = "settings";
 
-/// The arguments the file named by `--config` adds to `serve`'s command line (none
-/// without `--config`), given the command and what the command line and environment
+/// The arguments the file named by `--settings` adds to `serve`'s command line (none
+/// without `--settings`), given the command and what the command line and environment
 /// set. An error names the file, and the key or line.
 pub fn arguments(serve: &Command, matches: &ArgMatches) -> Result<Vec<String>, String> {
     let Some(path) = matches.get_one::<PathBuf>(OPTION) else {
@@ -62,7 +63,7 @@ pub fn arguments(serve: &Command, matches: &ArgMatches) -> Result<Vec<String>, S
     Ok(arguments)
 }
 
-/// The options a file may set: all of `serve`'s but help and `--config` itself.
+/// The options a file may set: all of `serve`'s but help and `--settings` itself.
 fn settable(serve: &Command) -> impl Iterator<Item = &Arg> {
     serve
         .get_arguments()
@@ -135,8 +136,8 @@ mod tests {
     struct Serve {
         #[arg(default_value = "config")]
         project: PathBuf,
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[arg(long, alias = "config")]
+        settings: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         #[arg(long)]
@@ -151,7 +152,7 @@ mod tests {
         std::fs::write(&file, yaml).expect("writing the settings");
         let mut command = Serve::command();
         let file = file.to_str().expect("utf-8 path");
-        let argv = ["serve", "--config", file]
+        let argv = ["serve", "--settings", file]
             .into_iter()
             .chain(args.iter().copied());
         let matches = command.try_get_matches_from_mut(argv).expect("valid flags");

@@ -15,6 +15,9 @@ fn command(args: &[&str]) -> Command {
             repo().join("target").join("wisp-test-cache"),
         )
         .env_remove("WISP_CONFIG")
+        .env_remove("WISP_SETTINGS")
+        .env_remove("WISP_LOG")
+        .env_remove("NO_COLOR")
         .env_remove("WISP_CLUSTER")
         .env_remove("WISP_NODE_ID");
     command
@@ -202,11 +205,23 @@ fn every_command_has_help() {
         "{serve}"
     );
     assert!(
-        serve.contains("--config <FILE>")
-            && serve.contains("WISP_CONFIG")
+        serve.contains("--settings <FILE>")
+            && serve.contains("WISP_SETTINGS")
             && serve.contains("which beats the file"),
         "{serve}"
     );
+    // `--config` is a hidden alias now, mentioned only as the older name.
+    assert!(!serve.contains("--config <FILE>"), "{serve}");
+    assert!(
+        serve.contains("--port <N>") && serve.contains("a bare PORT or :PORT"),
+        "{serve}"
+    );
+    assert!(
+        serve.contains("WISP_LOG") && serve.contains("NO_COLOR"),
+        "{serve}"
+    );
+    let check = text(&wisp(&["check", "--help"]).stdout);
+    assert!(check.contains("-v, --verbose"), "{check}");
 }
 
 #[test]
@@ -325,7 +340,7 @@ fn serve_takes_listen_node_id_and_the_project_from_a_settings_file() {
              cluster: [nats://127.0.0.1:1]\nmax-request-body: 8MiB\nws-publish-rate: 0\n"
         ),
     );
-    let server = Server::start(&["serve", "--config", &file], &[], "settings from");
+    let server = Server::start(&["serve", "--settings", &file], &[], "settings from");
     assert_eq!(
         server.addr(),
         format!("127.0.0.1:{port}"),
@@ -577,4 +592,304 @@ fn private_channels_keep_their_key_and_never_log_a_token() {
     assert!(!output.status.success());
     let said = text(&output.stderr);
     assert!(said.contains("--ws-token-secret"), "{said}");
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; nothing holds it after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `--listen` takes a bare port or `:port` on the default's host (127.0.0.1), a bare host
+/// on the default's port; `--port` replaces the port of `--listen`, also one from the
+/// settings file.
+#[test]
+fn listen_takes_a_bare_port_and_port_combines_with_the_listen_host() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let port = free_port();
+    let given = port.to_string();
+    let colon = format!(":{port}");
+    let expected = format!("127.0.0.1:{port}");
+    for flags in [
+        &["--listen", given.as_str()][..],
+        &["--listen", colon.as_str()],
+        &["--port", given.as_str()],
+        &["--listen", "127.0.0.1", "--port", given.as_str()],
+        &["--listen", "127.0.0.1:1", "--port", given.as_str()],
+    ] {
+        let args = [&["serve", dir][..], flags].concat();
+        let server = Server::start(&args, &[], "data in");
+        assert_eq!(server.addr(), expected, "{flags:?}: {}", server.banner);
+    }
+    // In the settings file: the file's host, the command line's port.
+    let file = settings_file(project.path(), "listen: 127.0.0.1:1\n");
+    let server = Server::start(
+        &["serve", dir, "--settings", &file, "--port", &given],
+        &[],
+        "data in",
+    );
+    assert_eq!(server.addr(), expected, "{}", server.banner);
+    drop(server);
+    let file = settings_file(project.path(), &format!("listen: ':{port}'\n"));
+    let server = Server::start(&["serve", dir, "--settings", &file], &[], "data in");
+    assert_eq!(server.addr(), expected, "{}", server.banner);
+    drop(server);
+
+    let out = wisp(&["serve", dir, "--listen", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("expected HOST:PORT, PORT, :PORT or HOST"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `--settings FILE` and `WISP_SETTINGS` name the settings file; `--config` and
+/// `WISP_CONFIG`, the older names, still do.
+#[test]
+fn settings_is_the_flag_and_config_its_old_alias() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let file = settings_file(project.path(), "listen: 127.0.0.1:0\nnode-id: named\n");
+    let by_flag = |flag: &str| {
+        let server = Server::start(&["serve", dir, flag, &file], &[], "settings from");
+        assert!(
+            server.banner.contains(&format!("settings from {file}")),
+            "{flag}: {}",
+            server.banner
+        );
+    };
+    by_flag("--settings");
+    by_flag("--config");
+    for var in ["WISP_SETTINGS", "WISP_CONFIG"] {
+        let server = Server::start(&["serve", dir], &[(var, file.as_str())], "settings from");
+        assert!(
+            server.banner.contains(&format!("settings from {file}")),
+            "{var}: {}",
+            server.banner
+        );
+    }
+    // The new name wins when both are set.
+    let other = project.path().join("missing.yaml");
+    let out = command(&["serve", dir])
+        .env("WISP_SETTINGS", utf8(&other))
+        .env("WISP_CONFIG", &file)
+        .output()
+        .expect("running wisp");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "cannot read the settings file {}",
+            other.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `wisp check` prints only its verdict, even when it fills a fresh module cache; with
+/// `-v` it lists the routes and messaging resources too.
+#[test]
+fn check_prints_only_its_verdict_and_with_v_the_routes_and_channels() {
+    let config = built_sample();
+    let cache = tempfile::tempdir().expect("a temporary folder");
+    let check = |flags: &[&str]| {
+        command(&[&["check", config][..], flags].concat())
+            .env("WISP_CACHE_DIR", cache.path())
+            .output()
+            .expect("running wisp")
+    };
+    let out = check(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "nothing but the verdict");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains(": ok ("), "{stdout}");
+
+    let out = check(&["-v"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let stdout = text(&out.stdout);
+    for line in [
+        "routes:",
+        "  GET    /ping -> ping",
+        "messaging:",
+        "  private_rooms: ",
+        " websocket=yes private=yes history=100 presence=yes",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
+    }
+}
+
+/// A function whose `wisp.build` folder is wrong, with its wasm file in place.
+fn project_with_a_wrong_build_folder(build: &str) -> tempfile::TempDir {
+    let project = empty_project();
+    let root = project.path();
+    std::fs::create_dir_all(root.join("functions")).expect("functions/");
+    std::fs::create_dir_all(root.join("artifacts")).expect("artifacts/");
+    std::fs::create_dir_all(root.join("not-a-crate")).expect("not-a-crate/");
+    std::fs::copy(
+        repo().join("config/artifacts/ping.wasm"),
+        root.join("artifacts/ping.wasm"),
+    )
+    .expect("copying ping.wasm");
+    std::fs::write(
+        root.join("functions/ping.yaml"),
+        format!(
+            "id: ''\ndescription: ping\nsource: .\ntrigger:\n  type: https\n  method: GET\n  \
+             paths: [/ping]\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: ping\n\
+             wisp:\n  build: {build}\n"
+        ),
+    )
+    .expect("writing ping.yaml");
+    project
+}
+
+/// A wrong `wisp.build` folder is a warning in `check`, in `build` and in `serve --build`
+/// alike: the function's wasm file is served as it is.
+#[test]
+fn a_wrong_build_folder_is_a_warning_in_check_build_and_serve_build() {
+    built_sample(); // for config/artifacts/ping.wasm
+    for (build, warning) in [
+        ("../nowhere", "does not exist"),
+        ("not-a-crate", "has no Cargo.toml"),
+    ] {
+        let project = project_with_a_wrong_build_folder(build);
+        let dir = utf8(project.path());
+        let check = wisp(&["check", dir]);
+        assert!(check.status.success(), "{}", text(&check.stderr));
+        assert!(
+            text(&check.stderr).contains(warning),
+            "{}",
+            text(&check.stderr)
+        );
+
+        let build_out = wisp(&["build", dir]);
+        assert!(build_out.status.success(), "{}", text(&build_out.stderr));
+        let said = text(&build_out.stderr);
+        assert!(
+            said.contains(warning) && said.contains("wisp: skipped 1"),
+            "{said}"
+        );
+
+        let log = project.path().join("serve.log");
+        let file = std::fs::File::create(&log).expect("a log file");
+        let args = ["serve", dir, "--build", "--port", "0"];
+        let server = Server::logging(&args, &[], "data in", file.into());
+        let answer = server.get("/ping");
+        assert!(answer.ends_with("pong"), "{answer}");
+        drop(server);
+        let logged = std::fs::read_to_string(&log).expect("the log");
+        assert!(logged.contains(warning), "{logged}");
+    }
+}
+
+/// `wisp build` says what it did: built, copied again, or up to date.
+#[test]
+fn build_says_what_it_built_and_what_was_up_to_date() {
+    let project = empty_project();
+    let root = project.path();
+    let guest = root.join("guest");
+    std::fs::create_dir_all(guest.join("src")).expect("guest/src");
+    std::fs::write(
+        guest.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
+    )
+    .expect("Cargo.toml");
+    std::fs::write(
+        guest.join("src/lib.rs"),
+        "#[no_mangle]\npub extern \"C\" fn tiny() -> u32 { 0 }\n",
+    )
+    .expect("lib.rs");
+    std::fs::create_dir_all(root.join("functions")).expect("functions/");
+    std::fs::write(
+        root.join("functions/tiny.yaml"),
+        "id: ''\ndescription: tiny\nsource: .\ntrigger:\n  type: https\n  method: GET\n  \
+         paths: [/tiny]\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: tiny\n\
+         wisp:\n  build: guest\n",
+    )
+    .expect("tiny.yaml");
+    let dir = utf8(root);
+    let summary = || {
+        let out = wisp(&["build", dir]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let said = text(&out.stderr);
+        said.lines()
+            .last()
+            .expect("a summary")
+            .trim_start_matches("wisp: ")
+            .to_owned()
+    };
+    assert_eq!(summary(), "built 1");
+    assert!(root.join("artifacts/tiny.wasm").is_file());
+    assert_eq!(summary(), "1 up to date");
+    std::fs::remove_file(root.join("artifacts/tiny.wasm")).expect("removing tiny.wasm");
+    assert_eq!(summary(), "copied 1");
+    assert_eq!(summary(), "1 up to date");
+
+    let empty = empty_project();
+    let out = wisp(&["build", utf8(empty.path())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("wisp: nothing to build"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Log lines carry no ANSI colours when stderr is not a terminal; on one they do,
+/// unless `NO_COLOR` is set.
+#[test]
+fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+    let config = built_sample();
+    let fresh_cache = || tempfile::tempdir().expect("a temporary folder");
+    // Piped: `check` with `WISP_LOG=info` logs the cache filling up.
+    let cache = fresh_cache();
+    let out = command(&["check", config])
+        .env("WISP_CACHE_DIR", cache.path())
+        .env("WISP_LOG", "info")
+        .output()
+        .expect("running wisp");
+    let log = text(&out.stderr);
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\x1b'), "colours in a pipe:\n{log:?}");
+
+    // On a terminal (util-linux `script` gives one), if the system has it.
+    if Command::new("script").arg("--version").output().is_err() {
+        return;
+    }
+    let on_terminal = |no_color: Option<&str>| {
+        let cache = fresh_cache();
+        let line = format!("'{}' check '{config}'", env!("CARGO_BIN_EXE_wisp"));
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .env("WISP_CACHE_DIR", cache.path())
+            .env("WISP_LOG", "info")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        text(&script.output().expect("running script").stdout)
+    };
+    let coloured = on_terminal(None);
+    assert!(
+        coloured.contains("INFO") && coloured.contains('\x1b'),
+        "{coloured:?}"
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(
+        plain.contains("INFO") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    let empty = on_terminal(Some(""));
+    assert!(
+        empty.contains('\x1b'),
+        "an empty NO_COLOR counts as unset: {empty:?}"
+    );
 }
