@@ -40,8 +40,8 @@ pub const EXPIRY: Duration = Duration::from_secs(4);
 /// Members of one channel kept from one other node, at most; an announcement past it is
 /// cut (a warn line). Each node's own members are its connections, already bounded.
 pub const MAX_REMOTE_MEMBERS: usize = 100_000;
-/// Members a list ([`Presence::list`]) holds at most, the first by name; [`Presence::count`]
-/// tells how many there are.
+/// Members a list ([`Presence::list`]) holds at most, the first by name;
+/// [`Presence::list_counted`] also tells how many there are.
 pub const MAX_LISTED: usize = 1_000;
 /// Bytes of one announcement, about; more members go in more announcements.
 const ANNOUNCEMENT: usize = 256 << 10;
@@ -304,27 +304,26 @@ impl Presence {
     /// Who is on `topic`, on every node, by name: the first [`MAX_LISTED`]. A member that is
     /// leaving (within its grace) is not listed.
     pub fn list(&self, topic: &str) -> Vec<Member> {
+        self.list_counted(topic).0
+    }
+
+    /// [`Self::list`], and how many members `topic` has in all.
+    pub fn list_counted(&self, topic: &str) -> (Vec<Member>, usize) {
         let inner = self.lock();
         let Some(channel) = inner.channels.get(topic) else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
-        Self::members(channel)
+        let members = Self::members(channel);
+        let count = members.len();
+        let listed = members
             .into_iter()
             .take(MAX_LISTED)
             .map(|(user, connections)| Member {
                 user: user.to_owned(),
                 connections,
             })
-            .collect()
-    }
-
-    /// How many members `topic` has, on every node.
-    pub fn count(&self, topic: &str) -> usize {
-        let inner = self.lock();
-        inner
-            .channels
-            .get(topic)
-            .map_or(0, |c| Self::members(c).len())
+            .collect();
+        (listed, count)
     }
 
     fn members(channel: &Channel) -> BTreeMap<&str, u32> {
@@ -688,10 +687,10 @@ mod tests {
         let here: Vec<Present> = (0..=MAX_LISTED as u64)
             .map(|i| presence.enter("Qm/big", i, &format!("user-{i:05}")))
             .collect();
-        let list = presence.list("Qm/big");
+        let (list, count) = presence.list_counted("Qm/big");
         assert_eq!(list.len(), MAX_LISTED);
         assert_eq!(list[0].user, "user-00000");
-        assert_eq!(presence.count("Qm/big"), MAX_LISTED + 1);
+        assert_eq!(count, MAX_LISTED + 1);
         drop(here);
     }
 

@@ -325,10 +325,7 @@ fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<V
         ));
     }
     let topic = scope.topic(channel);
-    let (members, count) = (
-        app.hub.presence.list(&topic),
-        app.hub.presence.count(&topic),
-    );
+    let (members, count) = app.hub.presence.list_counted(&topic);
     let json = serde_json::to_string(&members).expect("plain data serializes");
     let encoded = command::encode_channel(channel);
     let mut lines = vec![Frame::Text(format!("PRESENCE:{encoded}:{json}").into())];

@@ -15,7 +15,7 @@ use crate::server::App;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 
 /// Typing indicators forwarded per channel and socket: one an interval, the rest dropped.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,13 +37,14 @@ impl Sink for Lines {
     }
 }
 
+/// A frame of `payload` (shared, not copied): text if it is and may be.
 fn line(payload: Bytes, text: bool) -> Frame {
-    match text {
-        true => match String::from_utf8(payload.to_vec()) {
-            Ok(text) => Frame::Text(text.into()),
-            Err(_) => Frame::Binary(payload),
-        },
-        false => Frame::Binary(payload),
+    if !text {
+        return Frame::Binary(payload);
+    }
+    match Utf8Bytes::try_from(payload.clone()) {
+        Ok(text) => Frame::Text(text),
+        Err(_) => Frame::Binary(payload),
     }
 }
 
