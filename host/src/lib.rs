@@ -17,6 +17,7 @@
 //! - [`load`]: project + runtime → something to serve (shared by `check` and `serve`).
 //! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
 //! - [`builder`]: `wisp build`, compiling guest crates to wasm (uses only [`project`]).
+//! - [`watch`]: `wisp dev`'s watch on a project's files (uses nothing above).
 //! - [`allocator`]: how the process hands freed memory back.
 
 pub mod abi;
@@ -29,3 +30,4 @@ pub mod project;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod watch;

@@ -43,7 +43,24 @@ enum Command {
          (`debug`, `warn`, `wisp=debug,info`) [default: {SERVE_LOG_FILTER}]. They are \
          coloured only on a terminal, and never when NO_COLOR is set."
     ))]
+    #[command(after_help = format!(
+        "Logs go to stderr. {LOG_ENV} chooses what is logged, as a tracing filter \
+         (`debug`, `warn`, `wisp=debug,info`) [default: {SERVE_LOG_FILTER}]. They are \
+         coloured only on a terminal, and never when NO_COLOR is set. SIGHUP reloads the \
+         project (building it first with --build) without a restart, as `wisp dev` does \
+         on each change."
+    ))]
     Serve(Box<ServeArgs>),
+    /// Serve a project, rebuilding and reloading it on every change, without a restart
+    #[command(
+        after_help = "Watches the project folder and the guest crates its functions name \
+         under `wisp.build` (not their target/ folders), and after each change (quiet for \
+         150 ms) runs `wisp build` and swaps the new deployment in: requests and events in \
+         flight finish on the old code, new ones run the new, and WebSocket clients stay \
+         connected. A change that does not build or load is printed and the old deployment \
+         goes on serving. Takes every `serve` option; --build is implied."
+    )]
+    Dev(Box<ServeArgs>),
     /// Check a project folder and its wasm files; print every problem found
     Check(CheckArgs),
     /// Build the guest crates that function YAML names under `wisp.build`
@@ -453,10 +470,11 @@ fn parse_cli() -> Cli {
     let mut matches = command
         .try_get_matches_from_mut(args.clone())
         .unwrap_or_else(|error| error.exit());
-    if let Some(("serve", given)) = matches.subcommand() {
+    if let Some((name @ ("serve" | "dev"), given)) = matches.subcommand() {
+        let name = name.to_owned();
         let serve = command
-            .find_subcommand("serve")
-            .expect("serve is a subcommand");
+            .find_subcommand(&name)
+            .expect("serve and dev are subcommands");
         let from_file = settings::arguments(serve, given).unwrap_or_else(|message| {
             clap::Error::raw(ErrorKind::InvalidValue, format!("{message}\n"))
                 .with_cmd(serve)
@@ -466,7 +484,7 @@ fn parse_cli() -> Cli {
             // Ahead of the command line's own arguments, right after `serve`.
             let at = args
                 .iter()
-                .position(|arg| arg == "serve")
+                .position(|arg| *arg == *name)
                 .map_or(1, |i| i + 1);
             args.splice(at..at, from_file.into_iter().map(OsString::from));
             matches = Cli::command().get_matches_from(args);
@@ -480,7 +498,7 @@ fn main() -> std::process::ExitCode {
     // `check` prints its verdict, not the cache's progress; warnings still show.
     let default_filter = match cli.command {
         Command::Check(_) => "warn",
-        Command::Serve(_) | Command::Build(_) => SERVE_LOG_FILTER,
+        Command::Serve(_) | Command::Dev(_) | Command::Build(_) => SERVE_LOG_FILTER,
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -494,7 +512,8 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(*args),
+        Command::Serve(args) => serve(*args, Reloads::OnHangUp),
+        Command::Dev(args) => serve(*args, Reloads::OnChange),
         Command::Check(args) => check(args),
         Command::Build(args) => build(&args.project),
     };
@@ -659,16 +678,33 @@ fn kept_key(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// What makes a running server reload its project.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reloads {
+    /// SIGHUP (`serve`).
+    OnHangUp,
+    /// Any change to the project's files, and SIGHUP (`dev`; builds each time).
+    OnChange,
+}
+
+fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
     wisp::allocator::return_freed_memory();
+    if reloads == Reloads::OnChange {
+        args.build = true;
+    }
     if args.build {
         build(&args.project.project)?;
     }
     let limits = args.invocation_limits();
-    let loaded = wisp::load::load(&args.project.project, &options(limits, &args.cache))?;
+    let load_options = options(limits, &args.cache);
+    let loaded = wisp::load::load(&args.project.project, &load_options)?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
+    let watched = match reloads {
+        Reloads::OnChange => Some(watched_folders(&loaded.project)),
+        Reloads::OnHangUp => None,
+    };
     let mut config = args.server_config();
     config.egress.extra_roots = args.egress_roots()?;
     let cluster = args.cluster.config()?;
@@ -696,6 +732,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let app = App::start(loaded, broker, state, config);
+        // Ready before the banner says so: a SIGHUP's default action would end the process.
+        let reloader = Reloader {
+            app: app.clone(),
+            project: args.project.project.clone(),
+            build: args.build,
+            options: load_options,
+            hang_ups: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+            watch: watched.clone().map(wisp::watch::Watch::new),
+        };
         let listen = args.listen_addr();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -713,18 +758,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "wisp: serving {} on http://{addr}",
             args.project.project.display()
         );
-        let functions = &app.hub.deployment().functions;
-        for (method, path, host, target) in app.router.routes() {
-            let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
-            banner!("  {method:<6} {path}{host} -> {}", functions[target].name);
-        }
-        let hash = &app.hub.scopes.get(0).hash;
+        let generation = app.generation();
+        print_routes(&generation);
+        let hash = &generation.hub.scopes.get(0).hash;
         banner!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
         banner!("  broker protocol (SUBSCRIBE:, PUBLISH:) at ws://{addr}/ws-{hash}");
         if let Some(listener) = &broker_listener {
             banner!("  broker protocol at ws://{}/", listener.local_addr()?);
         }
-        if let Some(public) = &app.public {
+        if let Some(public) = &generation.public {
             banner!("  files from {} at http://{addr}/", public.display());
         }
         if let Some(cluster) = &cluster {
@@ -747,12 +789,160 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(file) = &args.settings {
             banner!("  settings from {}", file.display());
         }
+        match &watched {
+            Some(folders) => {
+                let shown: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
+                banner!("  watching {} for changes", shown.join(", "));
+            }
+            None => banner!(
+                "  SIGHUP reloads the project (kill -HUP {})",
+                std::process::id()
+            ),
+        }
+        drop(generation);
+        let reloading = tokio::spawn(reloader.run());
         let listeners = wisp::server::Listeners {
             main: listener,
             broker: broker_listener,
         };
-        wisp::server::run(listeners, app, shutdown_signal()).await
+        let served = wisp::server::run(listeners, app, shutdown_signal()).await;
+        reloading.abort();
+        served
     })
+}
+
+/// The routes a deployment serves, one banner line each.
+fn print_routes(generation: &wisp::server::Generation) {
+    let functions = &generation.hub.deployment().functions;
+    for (method, path, host, target) in generation.router.routes() {
+        let host = host.map(|h| format!(" (host {h})")).unwrap_or_default();
+        banner!("  {method:<6} {path}{host} -> {}", functions[target].name);
+    }
+}
+
+/// What `wisp dev` watches: the project folder and each guest crate its functions
+/// build from.
+fn watched_folders(project: &wisp::project::Project) -> Vec<PathBuf> {
+    let mut folders = vec![project.root.clone()];
+    for function in &project.functions {
+        if let Some(dir) = &function.build {
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if !folders.iter().any(|f| dir.starts_with(f)) {
+                folders.push(dir);
+            }
+        }
+    }
+    folders
+}
+
+/// Reloads a running server's project on SIGHUP and, for `wisp dev`, on changes.
+struct Reloader {
+    app: Arc<App>,
+    project: PathBuf,
+    build: bool,
+    options: LoadOptions,
+    hang_ups: Option<tokio::signal::unix::Signal>,
+    /// `wisp dev`'s.
+    watch: Option<wisp::watch::Watch>,
+}
+
+impl Reloader {
+    async fn run(mut self) {
+        let (mut hang_ups, mut watch) = (self.hang_ups.take(), self.watch.take());
+        loop {
+            let hang_up = async {
+                match &mut hang_ups {
+                    Some(signal) => signal.recv().await.map(drop),
+                    None => std::future::pending().await,
+                }
+            };
+            let change = async {
+                match &mut watch {
+                    Some(watch) => watch.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let saved = tokio::select! {
+                Some(()) = hang_up => {
+                    eprintln!("wisp: SIGHUP: reloading {}", self.project.display());
+                    std::time::SystemTime::now()
+                }
+                change = change => {
+                    let mut files: Vec<String> =
+                        change.files.iter().map(|f| f.display().to_string()).collect();
+                    if change.count > files.len() {
+                        files.push(format!("and {} more", change.count - files.len()));
+                    }
+                    eprintln!("wisp: changed: {}; rebuilding", files.join(", "));
+                    change.saved
+                }
+            };
+            let built = self.reload(saved).await;
+            if let Some(watch) = &mut watch {
+                watch.absorb(&built);
+            }
+        }
+    }
+
+    /// Builds (if asked), loads and swaps in the project; on any failure says why and
+    /// leaves the deployment serving as it was. Returns the wasm files a build may have
+    /// written.
+    async fn reload(&self, saved: std::time::SystemTime) -> Vec<PathBuf> {
+        let (project, build, options) = (self.project.clone(), self.build, self.options.clone());
+        let mut built = Vec::new();
+        let loaded = tokio::task::spawn_blocking(move || {
+            if build {
+                if let Some(found) = wisp::project::load(&project).project {
+                    built = found
+                        .functions
+                        .iter()
+                        .filter(|f| f.build.is_some())
+                        .map(|f| f.wasm.clone())
+                        .collect();
+                }
+                crate::build(&project).map_err(|error| (error, built.clone()))?;
+            }
+            wisp::load::load(&project, &options)
+                .map_err(|error| (error, built.clone()))
+                .map(|loaded| (loaded, built))
+        })
+        .await;
+        let (loaded, built) = match loaded {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err((error, built))) => {
+                match error.downcast_ref::<Problems>() {
+                    Some(problems) => eprintln!("{problems}"),
+                    None => eprintln!("error: {error:#}"),
+                }
+                eprintln!("wisp: not reloaded; the previous deployment is still serving");
+                return built;
+            }
+            Err(panicked) => {
+                eprintln!("wisp: not reloaded (loading panicked: {panicked}); the previous deployment is still serving");
+                return Vec::new();
+            }
+        };
+        for warning in &loaded.warnings {
+            eprintln!("{warning}");
+        }
+        match self.app.reload(loaded).await {
+            Ok(generation) => {
+                let took = saved.elapsed().unwrap_or_default();
+                let took = std::time::Duration::from_millis(took.as_millis() as u64);
+                banner!(
+                    "wisp: reloaded: deployment {} serving, {} from save to serving",
+                    generation.number,
+                    wisp::project::GoDuration(took)
+                );
+                print_routes(&generation);
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                eprintln!("wisp: not reloaded; the previous deployment is still serving");
+            }
+        }
+        built
+    }
 }
 
 /// Each connection needs a descriptor: lift the soft limit toward the hard one so

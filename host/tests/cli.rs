@@ -893,3 +893,144 @@ fn logs_are_coloured_only_on_a_terminal_without_no_color() {
         "an empty NO_COLOR counts as unset: {empty:?}"
     );
 }
+
+/// `wisp` running in the background with every line it writes (stdout and stderr) sent
+/// here as it comes; killed when dropped.
+struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    addr: String,
+}
+
+impl Watched {
+    /// Starts `wisp` with `args`, and waits for the banner's line containing `ready`.
+    fn start(args: &[&str], ready: &str) -> Self {
+        let mut child = command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wisp");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut watched = Self {
+            child,
+            lines,
+            addr: String::new(),
+        };
+        let first = watched.wait_for("serving");
+        watched.addr = first
+            .rsplit("http://")
+            .next()
+            .expect("an address")
+            .to_owned();
+        watched.wait_for(ready);
+        watched
+    }
+
+    /// The next line containing `text`, the lines before it passed over.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("wisp wrote no line containing `{text}`"),
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("response");
+        answer
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A project of one function, `ping` (the sample's wasm) at `path`.
+fn ping_project(dir: &Path, path: &str) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::create_dir_all(dir.join("artifacts")).unwrap();
+    std::fs::write(dir.join("config.yaml"), "id: QmReloadTest\nname: reload\n").unwrap();
+    write_ping_yaml(dir, path);
+    let wasm = Path::new(built_sample()).join("artifacts/ping.wasm");
+    std::fs::copy(wasm, dir.join("artifacts/ping.wasm")).unwrap();
+}
+
+fn write_ping_yaml(dir: &Path, path: &str) {
+    let yaml = format!(
+        "source: .\ntrigger:\n  type: https\n  method: GET\n  paths: [{path}]\nexecution:\n  timeout: 5s\n  memory: 32MB\n  call: ping\n"
+    );
+    std::fs::write(dir.join("functions/ping.yaml"), yaml).unwrap();
+}
+
+#[test]
+fn sighup_reloads_serve_and_a_broken_change_keeps_the_old_deployment() {
+    let project = tempfile::tempdir().unwrap();
+    ping_project(project.path(), "/ping");
+    let args = ["serve", utf8(project.path()), "--listen", "127.0.0.1:0"];
+    let server = Watched::start(&args, "SIGHUP reloads");
+    assert!(server.get("/ping").ends_with("pong"));
+    let hang_up = || {
+        let sent = Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    };
+
+    write_ping_yaml(project.path(), "/moved");
+    hang_up();
+    server.wait_for("reloaded: deployment 2 serving");
+    assert!(server.get("/moved").ends_with("pong"));
+    assert!(server.get("/ping").starts_with("HTTP/1.1 404"));
+
+    std::fs::write(project.path().join("functions/ping.yaml"), "trigger: [\n").unwrap();
+    hang_up();
+    server.wait_for("functions/ping.yaml:");
+    server.wait_for("not reloaded; the previous deployment is still serving");
+    assert!(
+        server.get("/moved").ends_with("pong"),
+        "the old deployment still serves"
+    );
+}
+
+#[test]
+fn dev_reloads_on_a_change_and_says_how_long_from_save_to_serving() {
+    let project = tempfile::tempdir().unwrap();
+    ping_project(project.path(), "/ping");
+    let args = ["dev", utf8(project.path()), "--listen", "127.0.0.1:0"];
+    let server = Watched::start(&args, "watching");
+    assert!(server.get("/ping").ends_with("pong"));
+    write_ping_yaml(project.path(), "/moved");
+    server.wait_for("changed:");
+    let reloaded = server.wait_for("reloaded: deployment 2 serving");
+    assert!(reloaded.contains("from save to serving"), "{reloaded}");
+    assert!(server.get("/moved").ends_with("pong"));
+    // A wasm file that is not wasm: refused, the old goes on.
+    std::fs::write(project.path().join("artifacts/ping.wasm"), b"not wasm").unwrap();
+    server.wait_for("not reloaded; the previous deployment is still serving");
+    assert!(server.get("/moved").ends_with("pong"));
+}

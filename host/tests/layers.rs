@@ -18,6 +18,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("allocator", &[]),
     ("project", &[]),
     ("builder", &["project"]),
+    // `wisp dev`'s watch on the project's files.
+    ("watch", &[]),
     // What functions keep (databases, storages, globals): below the host calls, which use
     // it, so that messaging (channel history) can use it too.
     ("state", &["project"]),

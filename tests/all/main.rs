@@ -29,6 +29,7 @@ mod limits;
 mod messaging;
 mod presence;
 mod private;
+mod reload;
 mod samples;
 mod state;
 mod static_files;

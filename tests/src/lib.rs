@@ -316,6 +316,8 @@ pub struct Server {
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     /// A cluster node's own runtime, so that the node can die at once ([`Server::kill`]).
     runtime: Option<tokio::runtime::Runtime>,
+    /// What it serves, for [`Server::reload`].
+    app: Arc<App>,
 }
 
 /// The state engine of test servers of `project`: an SQLite file of this test process's
@@ -347,6 +349,7 @@ async fn serve(
         Err(error) => panic!("project {} did not load:\n{error}", project.display()),
     };
     let app = App::start(loaded, broker, state, config);
+    let served = app.clone();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| panic!("binding {addr}: {e}"));
@@ -383,6 +386,7 @@ async fn serve(
         running: Some(running),
         client: Client::builder(TokioExecutor::new()).build_http(),
         runtime: None,
+        app: served,
     }
 }
 
@@ -508,6 +512,18 @@ impl Server {
             let _ = tx.send(());
         }
         self.running.take().expect("the server is running")
+    }
+
+    /// Loads `project` afresh and swaps it in, as `wisp dev` and SIGHUP do; the new
+    /// deployment's number, or why it was refused.
+    pub async fn reload(&self, project: &Path) -> Result<u64, String> {
+        let (project, options) = (project.to_owned(), test_options());
+        let loaded = tokio::task::spawn_blocking(move || wisp::load::load(&project, &options))
+            .await
+            .expect("loading did not panic")
+            .map_err(|error| error.to_string())?;
+        let generation = self.app.reload(loaded).await.map_err(|e| e.to_string())?;
+        Ok(generation.number)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -102,6 +102,14 @@ pub trait Broker: Send + Sync {
     fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>, reach: Reach);
     /// Removes the sink with `id` from `topic`.
     fn unsubscribe(&self, topic: &str, id: SinkId);
+    /// Subscribes `sink` to `topic` in place of the sink with its id there, if one is: a
+    /// reload's new function taking over from the old. No message between the two goes
+    /// to both or to neither, where the broker can make it so.
+    fn replace(&self, topic: &str, sink: Arc<dyn Sink>, reach: Reach) {
+        let id = sink.id();
+        self.unsubscribe(topic, id);
+        self.subscribe(topic, sink, reach);
+    }
     /// The link to the cluster, if there is one.
     fn cluster_link(&self) -> ClusterLink {
         ClusterLink::Off
@@ -170,6 +178,18 @@ impl LocalBroker {
         count
     }
 
+    /// Puts `sink` in place of the sink with its id on `topic` (or adds it), in one step.
+    pub fn put(&self, topic: &str, sink: Arc<dyn Sink>) {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let id = sink.id();
+        let mut next: Vec<Arc<dyn Sink>> = match topics.get(topic) {
+            Some(current) => current.iter().filter(|s| s.id() != id).cloned().collect(),
+            None => Vec::new(),
+        };
+        next.push(sink);
+        topics.insert(topic.to_owned(), next.into());
+    }
+
     /// Removes the sink with `id` from `topic`; returns how many subscribers are
     /// left, or `None` if there was no such sink.
     pub fn remove(&self, topic: &str, id: SinkId) -> Option<usize> {
@@ -201,11 +221,15 @@ impl Broker for LocalBroker {
     }
 
     fn subscribe(&self, topic: &str, sink: Arc<dyn Sink>, _reach: Reach) {
-        self.add(topic, sink);
+        self.put(topic, sink);
     }
 
     fn unsubscribe(&self, topic: &str, id: SinkId) {
         self.remove(topic, id);
+    }
+
+    fn replace(&self, topic: &str, sink: Arc<dyn Sink>, _reach: Reach) {
+        self.put(topic, sink);
     }
 }
 

@@ -111,6 +111,27 @@ impl Subscriptions {
         }
     }
 
+    pub fn limits(&self) -> SubscriptionLimits {
+        self.limits
+    }
+
+    /// The (function, topic) pairs subscribed now.
+    pub fn keys(&self) -> std::collections::HashSet<(usize, String)> {
+        self.lock().active.keys().cloned().collect()
+    }
+
+    /// Forgets every subscription, for a successor hub to take over or unsubscribe
+    /// ([`Hub::take_over`]): this set's idle sweep finds nothing of them after.
+    pub fn retire(&self) -> Vec<(usize, String, Made)> {
+        let mut state = self.lock();
+        state.counts.clear();
+        let active = std::mem::take(&mut state.active);
+        active
+            .into_iter()
+            .map(|((function, topic), held)| (function, topic, held.made))
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -159,7 +180,11 @@ impl Subscriptions {
             .or_insert_with(|| Arc::new(Mutex::new(LineBudget::new(DROP_WARNINGS_PER_SECOND))))
             .clone();
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
-        tokio::spawn(run(hub.me.clone(), function, rx));
+        let me = hub
+            .me
+            .upgrade()
+            .expect("a hub subscribes only while it lives");
+        tokio::spawn(run(me, function, rx));
         let name = hub.deployment().functions[function].name.clone();
         let shown = topic.escape_debug();
         // Reach means something only in a cluster.
@@ -177,7 +202,9 @@ impl Subscriptions {
             last_used: last_used.clone(),
             warnings,
         };
-        hub.broker.subscribe(&topic, Arc::new(sink), reach);
+        // Replaces a sink of an earlier deployment's function at this index, if one is
+        // there (a reload's successor taking over), in one step.
+        hub.broker.replace(&topic, Arc::new(sink), reach);
         state
             .active
             .insert((function, topic), Held { made, last_used });
@@ -290,12 +317,12 @@ impl Sink for FunctionSink {
     }
 }
 
-/// Invokes the function for each message of one subscription, in order.
-async fn run(hub: Weak<Hub>, function: usize, mut rx: mpsc::Receiver<Arc<Message>>) {
+/// Invokes the function for each message of one subscription, in order, until the
+/// broker drops its sink (an unsubscribe, or a reload's replacement): the messages
+/// queued by then still run, on the deployment this subscription was made for.
+async fn run(hub: Arc<Hub>, function: usize, mut rx: mpsc::Receiver<Arc<Message>>) {
     while let Some(message) = rx.recv().await {
-        let Some(hub) = hub.upgrade() else {
-            return;
-        };
+        let hub = hub.clone();
         let deployment = hub.deployment().clone();
         let event = EventData::PubSub(PubSubEvent {
             channel: message.channel.clone(),

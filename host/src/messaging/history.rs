@@ -73,6 +73,11 @@ impl Histories {
         }
     }
 
+    /// Whose logs these are: the project's key in the state engine.
+    pub fn project(&self) -> &Arc<str> {
+        &self.project
+    }
+
     /// Whether logs are kept in step with delivery (SQLite); else they are followed.
     pub fn immediate(&self) -> bool {
         self.engine.as_ref().is_none_or(|e| e.answers_at_once())

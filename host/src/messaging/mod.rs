@@ -185,7 +185,7 @@ pub struct Hub {
     pub max_message: usize,
     pub broker: Arc<dyn Broker>,
     /// The kept messages of channels with `wisp.history`.
-    pub history: history::Histories,
+    pub history: Arc<history::Histories>,
     /// The key of private channels' tokens.
     pub tokens: token::Tokens,
     /// Who is on channels with `wisp.presence`.
@@ -212,12 +212,64 @@ impl Hub {
             scopes,
             max_message,
             broker,
-            history,
+            history: Arc::new(history),
             tokens,
             deployment,
             subscriptions: functions::Subscriptions::new(subscriptions),
             me: me.clone(),
         })
+    }
+
+    /// A hub for a new deployment of the same project (a reload): its own resources and
+    /// functions, this one's broker, history, tokens and presence. It subscribes nothing
+    /// yet; [`Self::take_over`] hands this hub's subscriptions to it.
+    pub fn successor(&self, scopes: Scopes, deployment: Arc<Deployment>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            presence: self.presence.clone(),
+            scopes,
+            max_message: self.max_message,
+            broker: self.broker.clone(),
+            history: self.history.clone(),
+            tokens: self.tokens.clone(),
+            deployment,
+            subscriptions: functions::Subscriptions::new(self.subscriptions.limits()),
+            me: me.clone(),
+        })
+    }
+
+    /// Once `self` (a [`Self::successor`]) has subscribed its triggers: takes over the
+    /// subscriptions `old` made itself (`Subscribe()`), for the functions still there by
+    /// name and channels still allowed, and unsubscribes what is left of `old`'s. Each
+    /// subscription `self` also has was replaced in the broker at once (see
+    /// [`Broker::replace`]), so its channel lost no message; `old`'s workers finish the
+    /// messages they hold on the old code.
+    pub fn take_over(&self, old: &Hub) {
+        let held = old.subscriptions.retire();
+        for (function, topic, made) in &held {
+            if *made != functions::Made::ByGuest {
+                continue;
+            }
+            let name = &old.deployment.functions[*function].name;
+            let Some(now) = self
+                .deployment
+                .functions
+                .iter()
+                .position(|f| &f.name == name)
+            else {
+                continue;
+            };
+            let channel = topic.split_once('/').map_or(topic.as_str(), |(_, c)| c);
+            if let Err(error) = self.subscribe_as(now, channel, Reach::Cluster, *made) {
+                tracing::info!(function = %name, channel = %channel.escape_debug(), %error,
+                    "a subscription the function made is not kept after the reload");
+            }
+        }
+        let kept = self.subscriptions.keys();
+        for (function, topic, _) in held {
+            if !kept.contains(&(function, topic.clone())) {
+                self.broker.unsubscribe(&topic, SinkId::Function(function));
+            }
+        }
     }
 
     pub fn deployment(&self) -> &Arc<Deployment> {

@@ -214,6 +214,17 @@ impl Scopes {
     pub fn by_hash(&self, hash: &str) -> Option<usize> {
         self.by_hash.get(hash).copied()
     }
+
+    /// Whether `other` has the same scopes, hash for hash, in the same order: what a
+    /// reload needs, as open WebSockets hold a scope by its index.
+    pub fn same_hashes(&self, other: &Scopes) -> bool {
+        self.scopes.len() == other.scopes.len()
+            && self
+                .scopes
+                .iter()
+                .zip(&other.scopes)
+                .all(|(a, b)| a.hash == b.hash)
+    }
 }
 
 /// Percent-encodes what cannot stand in a URL path; `/` stays, so a channel like

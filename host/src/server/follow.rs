@@ -33,7 +33,7 @@ const UNAVAILABLE_REASON: &str = "channel history unavailable; try again";
 /// message delivered, so the feed's clients miss nothing; if the log was reset meanwhile
 /// (another epoch), from its first message, which clients see under the new epoch.
 async fn follow(app: Arc<App>, log: LogSpace, channel: Arc<str>, feed: Arc<Feed>) {
-    let history = &app.hub.history;
+    let history = &app.hub().history;
     // The last message delivered: its offset and epoch.
     let mut after: Option<(u64, Arc<str>)> = None;
     let mut warned = false;
@@ -109,7 +109,7 @@ pub async fn join(
     ask: Option<&Ask>,
     enveloped: bool,
 ) -> (Arc<Outbound>, Result<(), (u16, &'static str)>) {
-    let history = &app.hub.history;
+    let history = &app.hub().history;
     let log = history.space(topic, kept);
     let limit = app.config.websocket.send_queue;
     let feed_of = || {

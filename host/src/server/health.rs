@@ -27,7 +27,7 @@ pub fn handle(app: &App, method: &Method) -> Response<ResponseBody> {
             .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let cluster = app.hub.broker.cluster_link().as_str();
+    let cluster = app.hub().broker.cluster_link().as_str();
     let mut response = text(
         StatusCode::OK,
         format!("{{\"status\":\"ok\",\"cluster\":\"{cluster}\"}}\n"),

@@ -8,7 +8,7 @@
 use super::limits::BodyHold;
 use super::response::text;
 use super::router::RouteMatch;
-use super::{App, Connection};
+use super::{App, Connection, Generation};
 use crate::abi::http_event::{query_params, HttpEvent, HttpLimits, ResponseBody, MAX_QUERY_PARAMS};
 use crate::abi::EventData;
 use crate::runtime::invoke::InvokeError;
@@ -41,7 +41,7 @@ fn broker_listener(
             "this listener serves the broker protocol at / only (ws://HOST:PORT/)\n".into(),
         );
     }
-    let scope = app.hub.scopes.index_of(None);
+    let scope = app.hub().scopes.index_of(None);
     super::broker_protocol::handle(app, connection, req, scope)
 }
 
@@ -80,12 +80,14 @@ pub async fn handle(
     if req.uri().path() == super::client_js::PATH {
         return Ok(super::client_js::handle(req.method(), req.headers()));
     }
-    let target = app
+    // One deployment for the whole request: its route's index is into its functions.
+    let generation = app.generation();
+    let target = generation
         .router
         .find(req.method().as_str(), host, req.uri().path());
     let response = match target {
-        RouteMatch::Found(index) => invoke(app, &connection, index, req).await,
-        RouteMatch::NotFound => not_found(&app, &req).await,
+        RouteMatch::Found(index) => invoke(app, generation, &connection, index, req).await,
+        RouteMatch::NotFound => not_found(&generation, &req).await,
         RouteMatch::MethodNotAllowed(allow) => {
             let mut response = text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -133,10 +135,10 @@ fn routing_host(req: &Request<Incoming>) -> Result<&str, &'static str> {
 }
 
 /// A public file for GET and HEAD, else 404.
-async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody> {
+async fn not_found(generation: &Generation, req: &Request<Incoming>) -> Response<ResponseBody> {
     let path = req.uri().path();
     if matches!(*req.method(), Method::GET | Method::HEAD) {
-        if let Some(public) = &app.public {
+        if let Some(public) = &generation.public {
             if let Some(response) =
                 super::static_files::serve(public, req.method(), path, req.headers()).await
             {
@@ -152,13 +154,15 @@ async fn not_found(app: &App, req: &Request<Incoming>) -> Response<ResponseBody>
 
 async fn invoke(
     app: Arc<App>,
+    generation: Arc<Generation>,
     connection: &Connection,
     index: usize,
     req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let limits = app.config.http;
     let limit = limits.max_request_body;
-    let name = app.hub.deployment().functions[index].name.clone();
+    let hub = generation.hub.clone();
+    let name = hub.deployment().functions[index].name.clone();
     let function = name.clone();
     if req.body().size_hint().lower() > limit {
         return too_large(limit);
@@ -206,9 +210,9 @@ async fn invoke(
 
     let run = async move {
         let _hold = hold;
-        let deployment = app.hub.deployment();
+        let deployment = hub.deployment();
         match deployment
-            .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
+            .invoke_http(hub.clone(), index, EventData::Http(Box::new(event)))
             .await
         {
             Ok(EventData::Http(http)) => {

@@ -129,14 +129,9 @@ impl Default for ServerConfig {
 
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
-    /// Messaging, and through it the deployed functions.
-    pub hub: Arc<Hub>,
-    pub router: Router,
+    /// What the project deploys now: replaced whole by a reload ([`App::reload`]).
+    current: arc_swap::ArcSwap<Generation>,
     pub config: ServerConfig,
-    /// The project's `public/` folder, if it has one.
-    pub public: Option<PathBuf>,
-    /// The origins whose pages may open WebSockets (`wisp.origins`); `None`: any.
-    pub origins: Option<Vec<String>>,
     pub gate: Arc<limits::ConnectionGate>,
     /// Request bodies held in memory, across all connections (`--max-buffered-bodies`).
     pub bodies: Arc<limits::BodyBudget>,
@@ -144,8 +139,37 @@ pub struct App {
     pub shutdown: watch::Sender<bool>,
     /// Connection and WebSocket tasks, awaited (up to `drain`) at shutdown.
     pub tasks: TaskTracker,
-    /// The WebSocket clients of each channel, and the flushers that write them.
+    /// The WebSocket clients of each channel, and the flushers that write them. They
+    /// outlive reloads: a channel's topic is the project's, whatever serves it.
     pub feeds: feed::Feeds,
+    /// Where functions keep state, for the deployments reloads make.
+    state: Arc<dyn StateEngine>,
+    /// Reloads, one at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// One deployment of the project: its functions, routes and resources. A request
+/// takes the generation current when it arrives and keeps it to its end, so in-flight
+/// work finishes on the code it started on.
+pub struct Generation {
+    /// Messaging, and through it the deployed functions.
+    pub hub: Arc<Hub>,
+    pub router: Router,
+    /// The project's `public/` folder, if it has one.
+    pub public: Option<PathBuf>,
+    /// The origins whose pages may open WebSockets (`wisp.origins`); `None`: any.
+    pub origins: Option<Vec<String>>,
+    /// 1 for the first deployment, one more for each reload.
+    pub number: u64,
+}
+
+/// Why a reload was refused: the deployment before it still serves.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the project's id or name changed; channels, tokens and stored state belong to the old one, so restart Wisp to serve the new")]
+    OtherProject,
+    #[error("the project's applications changed; restart Wisp to serve the new ones (open WebSockets are bound to the old list)")]
+    Applications,
 }
 
 impl App {
@@ -157,24 +181,13 @@ impl App {
         state: Arc<dyn StateEngine>,
         config: ServerConfig,
     ) -> Arc<Self> {
-        let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
-        let origins = loaded.project.origins.clone();
-        let mut deployment = loaded.deployment;
-        let catalog = Catalog::of(&loaded.project, config.globals_size);
-        let history = Histories::new(Some(state.clone()), catalog.project.clone());
-        deployment.attach_state(state, Arc::new(catalog));
-        let clients = Clients::new(config.egress.clone());
-        deployment.attach_egress(
-            loaded
-                .egress
-                .iter()
-                .map(|own| clients.for_function(own))
-                .collect(),
-        );
+        let project_key = Catalog::of(&loaded.project, config.globals_size).project;
+        let history = Histories::new(Some(state.clone()), project_key);
+        let (parts, deployment) = Parts::of(loaded, &state, &config);
         let hub = Hub::new(
-            loaded.scopes,
+            parts.scopes,
             broker,
-            Arc::new(deployment),
+            deployment,
             config.websocket.max_message,
             config.subscriptions,
             history,
@@ -183,38 +196,130 @@ impl App {
                 .clone()
                 .unwrap_or_else(crate::messaging::token::Tokens::random),
         );
-        for trigger in &loaded.triggers {
-            let reach = if trigger.local {
-                Reach::Node
-            } else {
-                Reach::Cluster
-            };
-            let channel = &trigger.channel;
-            let subscribed = match trigger.presence_events {
-                true => hub.subscribe_presence_events(trigger.function, channel),
-                false => hub.subscribe_function(trigger.function, channel, reach),
-            };
-            if let Err(error) = subscribed {
-                // Load already checked every trigger channel against the resources.
-                tracing::error!(%channel, %error, "subscribing a trigger failed");
-            }
-        }
+        subscribe_triggers(&hub, &parts.triggers);
         let feeds = feed::Feeds::new(
             hub.broker.clone(),
             flusher::Flushers::start(worker_threads()),
         );
-        Arc::new(Self {
+        let generation = Generation {
             hub,
+            router: parts.router,
+            public: parts.public,
+            origins: parts.origins,
+            number: 1,
+        };
+        Arc::new(Self {
+            current: arc_swap::ArcSwap::from_pointee(generation),
             feeds,
-            router: Router::new(&loaded.routes),
             gate: limits::ConnectionGate::new(config.connections),
             bodies: limits::BodyBudget::new(config.http.max_buffered_bodies),
             config,
-            public,
-            origins,
             shutdown: watch::channel(false).0,
             tasks: TaskTracker::new(),
+            state,
+            reloading: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The deployment serving now. Hold it for the length of one request or event.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// The messaging hub of the deployment serving now. Its broker, history, tokens
+    /// and presence are the same in every generation.
+    pub fn hub(&self) -> Arc<Hub> {
+        self.current.load().hub.clone()
+    }
+
+    /// Serves `loaded` in place of the current deployment, without a restart: new
+    /// requests and events reach the new functions, those in flight finish on the old,
+    /// WebSocket clients stay connected (channels belong to the project, not to a
+    /// deployment), and each pub/sub trigger passes from the old function to the new
+    /// without losing a message. A project with another id or other applications is
+    /// refused, and the old deployment goes on serving. Returns the new generation.
+    pub async fn reload(&self, loaded: Loaded) -> Result<Arc<Generation>, ReloadError> {
+        let _one = self.reloading.lock().await;
+        let old = self.generation();
+        let key = Catalog::of(&loaded.project, self.config.globals_size).project;
+        if key != *old.hub.history.project() {
+            return Err(ReloadError::OtherProject);
+        }
+        if !old.hub.scopes.same_hashes(&loaded.scopes) {
+            return Err(ReloadError::Applications);
+        }
+        let (parts, deployment) = Parts::of(loaded, &self.state, &self.config);
+        let hub = old.hub.successor(parts.scopes, deployment);
+        subscribe_triggers(&hub, &parts.triggers);
+        hub.take_over(&old.hub);
+        let generation = Arc::new(Generation {
+            hub,
+            router: parts.router,
+            public: parts.public,
+            origins: parts.origins,
+            number: old.number + 1,
+        });
+        self.current.store(generation.clone());
+        Ok(generation)
+    }
+}
+
+/// What a generation is made of, out of a loaded project.
+struct Parts {
+    scopes: crate::messaging::scope::Scopes,
+    triggers: Vec<crate::load::PubSubTrigger>,
+    router: Router,
+    public: Option<PathBuf>,
+    origins: Option<Vec<String>>,
+}
+
+impl Parts {
+    /// `loaded`'s parts, and its deployment wired to `state` and to outbound HTTP.
+    fn of(
+        loaded: Loaded,
+        state: &Arc<dyn StateEngine>,
+        config: &ServerConfig,
+    ) -> (Self, Arc<crate::runtime::deployment::Deployment>) {
+        let public = Some(loaded.project.root.join("public")).filter(|p| p.is_dir());
+        let mut deployment = loaded.deployment;
+        let catalog = Catalog::of(&loaded.project, config.globals_size);
+        deployment.attach_state(state.clone(), Arc::new(catalog));
+        let clients = Clients::new(config.egress.clone());
+        deployment.attach_egress(
+            loaded
+                .egress
+                .iter()
+                .map(|own| clients.for_function(own))
+                .collect(),
+        );
+        let parts = Self {
+            router: Router::new(&loaded.routes),
+            scopes: loaded.scopes,
+            triggers: loaded.triggers,
+            public,
+            origins: loaded.project.origins,
+        };
+        (parts, Arc::new(deployment))
+    }
+}
+
+/// Subscribes the pub/sub functions of `triggers`.
+fn subscribe_triggers(hub: &Hub, triggers: &[crate::load::PubSubTrigger]) {
+    for trigger in triggers {
+        let reach = if trigger.local {
+            Reach::Node
+        } else {
+            Reach::Cluster
+        };
+        let channel = &trigger.channel;
+        let subscribed = match trigger.presence_events {
+            true => hub.subscribe_presence_events(trigger.function, channel),
+            false => hub.subscribe_function(trigger.function, channel, reach),
+        };
+        if let Err(error) = subscribed {
+            // Load already checked every trigger channel against the resources.
+            tracing::error!(%channel, %error, "subscribing a trigger failed");
+        }
     }
 }
 
@@ -315,7 +420,7 @@ pub async fn run(
     }
     // What the last requests published still has to reach the other nodes.
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    app.hub.broker.settle(left).await;
+    app.hub().broker.settle(left).await;
     Ok(())
 }
 

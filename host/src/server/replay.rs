@@ -97,7 +97,7 @@ pub fn join(
     ask: &Ask,
     enveloped: bool,
 ) -> (Arc<Outbound>, Result<(), &'static str>) {
-    let history = &app.hub.history;
+    let history = &app.hub().history;
     let log = history.space(topic, kept);
     let range = match ask {
         Ask::Last(n) => Range::Last(*n),

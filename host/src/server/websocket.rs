@@ -94,7 +94,7 @@ pub fn handle(
     let rest = path.strip_prefix("/ws-").unwrap_or_default();
     let Some((hash, encoded)) = rest.split_once('/') else {
         // `/ws-<hash>` itself: the broker protocol's socket for many channels.
-        return match app.hub.scopes.by_hash(rest) {
+        return match app.hub().scopes.by_hash(rest) {
             Some(scope) => super::broker_protocol::handle(app, connection, req, scope),
             None => text(
                 StatusCode::NOT_FOUND,
@@ -102,7 +102,7 @@ pub fn handle(
             ),
         };
     };
-    let Some(scope_index) = app.hub.scopes.by_hash(hash) else {
+    let Some(scope_index) = app.hub().scopes.by_hash(hash) else {
         return text(
             StatusCode::NOT_FOUND,
             format!("no project has hash {hash}\n"),
@@ -114,7 +114,8 @@ pub fn handle(
             "the channel name is not valid percent-encoded UTF-8\n".into(),
         );
     };
-    let scope = app.hub.scopes.get(scope_index);
+    let hub = app.hub();
+    let scope = hub.scopes.get(scope_index);
     if let Err(error) = scope.check(&channel, true) {
         tracing::warn!(%channel, %error, "WebSocket connection refused");
         let status = match error {
@@ -159,7 +160,7 @@ pub fn handle(
     // In cluster mode a channel's history is a log every node follows (see `follow`).
     let followed = scope
         .history(&channel)
-        .filter(|_| !app.hub.history.immediate() && reach == Reach::Cluster);
+        .filter(|_| !app.hub().history.immediate() && reach == Reach::Cluster);
     let limits = app.config.websocket;
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
@@ -195,8 +196,8 @@ pub fn handle(
             outbound: &outbound,
         };
         // Counted among the channel's members (`wisp.presence`) while connected.
-        let present = app.hub.scopes.get(scope_index).presence(&channel).then(|| {
-            let presence = &app.hub.presence;
+        let present = app.hub().scopes.get(scope_index).presence(&channel).then(|| {
+            let presence = &app.hub().presence;
             let who = user.unwrap_or_else(|| presence.anonymous(outbound.id));
             presence.enter(&topic, outbound.id, &who)
         });
@@ -218,7 +219,7 @@ pub fn handle(
         }
         let client = Client {
             scope: scope_index,
-            self_echo: app.hub.scopes.get(scope_index).self_echo(&channel),
+            self_echo: app.hub().scopes.get(scope_index).self_echo(&channel),
             can_publish,
             channel,
             connection,
@@ -253,7 +254,8 @@ fn admit(
     scope: usize,
     channel: &str,
 ) -> Result<(bool, Option<String>), Box<Response<ResponseBody>>> {
-    let scope = app.hub.scopes.get(scope);
+    let hub = app.hub();
+    let scope = hub.scopes.get(scope);
     if !scope.private(channel) {
         return Ok((true, None));
     }
@@ -263,7 +265,7 @@ fn admit(
         .map(|(_, token)| token.into_owned())
         .unwrap_or_default();
     let now = crate::messaging::token::now_secs();
-    match app.hub.tokens.check(&scope.hash, channel, &token, now) {
+    match app.hub().tokens.check(&scope.hash, channel, &token, now) {
         Ok(grant) => {
             let user = Some(grant.user).filter(|user| !user.is_empty());
             Ok((grant.can_publish, user))
@@ -347,7 +349,8 @@ pub(super) fn check_origin(
     connection: &Connection,
     channel: &str,
 ) -> Result<(), Box<Response<ResponseBody>>> {
-    let (Some(allowed), Some(origin)) = (&app.origins, req.headers().get(ORIGIN)) else {
+    let generation = app.generation();
+    let (Some(allowed), Some(origin)) = (&generation.origins, req.headers().get(ORIGIN)) else {
         return Ok(());
     };
     // Browsers send origins in lower case; a list written otherwise still matches.
@@ -603,7 +606,7 @@ async fn serve(
                     }
                 }
                 let origin = (!self_echo).then_some(SinkId::Socket(id));
-                if let Err(error) = app.hub.publish_all(scope, &channel, batch, origin) {
+                if let Err(error) = app.hub().publish_all(scope, &channel, batch, origin) {
                     tracing::warn!(socket = id, %channel, %error, "publish from a WebSocket client failed");
                 }
                 Ok(())

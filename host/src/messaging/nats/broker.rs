@@ -94,7 +94,7 @@ impl Broker for NatsBroker {
                 let mut subscriptions = self.lock_subscriptions();
                 if let Entry::Vacant(entry) = subscriptions.functions.entry((topic.to_owned(), id))
                 {
-                    entry.insert(self.link.feed_function(topic, sink));
+                    entry.insert(self.link.feed_function(topic, sink, None));
                 }
             }
         }
@@ -120,6 +120,28 @@ impl Broker for NatsBroker {
                 if let Some(task) = task {
                     task.abort();
                 }
+            }
+        }
+    }
+
+    /// A function's: a node-only one in one step; a cluster one subscribes the new
+    /// sink to NATS before the old's subscription ends. Both are in the topic's queue
+    /// group, which gives each message to one of them.
+    fn replace(&self, topic: &str, sink: Arc<dyn Sink>, reach: Reach) {
+        let id = sink.id();
+        match (id, reach) {
+            (SinkId::Function(_), Reach::Node) => self.node_functions.put(topic, sink),
+            (SinkId::Function(_), Reach::Cluster) => {
+                self.node_functions.remove(topic, id);
+                let mut subscriptions = self.lock_subscriptions();
+                let key = (topic.to_owned(), id);
+                let old = subscriptions.functions.remove(&key);
+                let task = self.link.feed_function(topic, sink, old);
+                subscriptions.functions.insert(key, task);
+            }
+            (SinkId::Socket(_), _) => {
+                self.unsubscribe(topic, id);
+                self.subscribe(topic, sink, reach);
             }
         }
     }

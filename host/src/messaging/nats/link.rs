@@ -218,13 +218,21 @@ impl Link {
 
     /// Joins `sink`'s NATS queue group for `topic` (see [`queue_group`]); aborting
     /// the returned task leaves it.
-    pub(super) fn feed_function(&self, topic: &str, sink: Arc<dyn Sink>) -> AbortHandle {
+    /// Feeds `sink` from `topic`'s queue group; once the server has its subscription,
+    /// ends `succeeds` (the subscription it replaces), if any.
+    pub(super) fn feed_function(
+        &self,
+        topic: &str,
+        sink: Arc<dyn Sink>,
+        succeeds: Option<AbortHandle>,
+    ) -> AbortHandle {
         let group = queue_group(topic, sink.name().unwrap_or("function"));
         let task = tokio::spawn(feed_function(
             self.client.clone(),
             topic.to_owned(),
             group,
             sink,
+            succeeds,
         ));
         task.abort_handle()
     }
@@ -253,10 +261,22 @@ async fn feed_sockets(client: Client, topic: String, node: Arc<str>, sockets: Ar
 
 /// Feeds one function's subscription to `topic` from its NATS queue group: each
 /// message goes to one member of the group, on some node.
-async fn feed_function(client: Client, topic: String, group: String, sink: Arc<dyn Sink>) {
+async fn feed_function(
+    client: Client,
+    topic: String,
+    group: String,
+    sink: Arc<dyn Sink>,
+    succeeds: Option<AbortHandle>,
+) {
     let channel = channel_of(&topic);
     let own = sink.id();
-    let mut subscriber = match client.queue_subscribe(subject(&topic), group).await {
+    let subscribed = client.queue_subscribe(subject(&topic), group).await;
+    if let Some(old) = succeeds {
+        // Both in one queue group meanwhile: each message went to one of them.
+        let _ = client.flush().await;
+        old.abort();
+    }
+    let mut subscriber = match subscribed {
         Ok(subscriber) => subscriber,
         Err(error) => {
             tracing::error!(%topic, %error, "subscribing to NATS failed; the function will not run for this topic");

@@ -284,7 +284,7 @@ fn publish(
     text: bool,
     ephemeral: bool,
 ) -> Result<(), String> {
-    let hub = &app.hub;
+    let hub = &app.hub();
     open(app, scope, auth, channel, true)?;
     let published = match ephemeral {
         true => hub.publish_ephemeral(scope, channel, content, Some(text), None),
@@ -302,7 +302,7 @@ fn open(
     channel: &str,
     publish: bool,
 ) -> Result<(), String> {
-    let hub = &app.hub;
+    let hub = &app.hub();
     let scope = hub.scopes.get(scope);
     scope.check(channel, true).map_err(|e| e.to_string())?;
     if scope.private(channel) {
@@ -317,7 +317,8 @@ fn open(
 /// `ERROR:` line saying how many there are.
 fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<Vec<Frame>, String> {
     open(app, scope, auth, channel, false)?;
-    let scope = app.hub.scopes.get(scope);
+    let hub = app.hub();
+    let scope = hub.scopes.get(scope);
     if !scope.presence(channel) {
         return Err(format!(
             "channel `{}` keeps no presence: give its messaging resource `wisp: {{presence: true}}`",
@@ -325,7 +326,7 @@ fn presence(app: &App, scope: usize, auth: &mut Auth, channel: &str) -> Result<V
         ));
     }
     let topic = scope.topic(channel);
-    let (members, count) = app.hub.presence.list_counted(&topic);
+    let (members, count) = app.hub().presence.list_counted(&topic);
     let json = serde_json::to_string(&members).expect("plain data serializes");
     let encoded = command::encode_channel(channel);
     let mut lines = vec![Frame::Text(format!("PRESENCE:{encoded}:{json}").into())];

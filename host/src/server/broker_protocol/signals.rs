@@ -57,13 +57,13 @@ pub(super) struct Inbox<'a> {
 
 impl<'a> Inbox<'a> {
     pub(super) fn open(app: &'a App, scope: usize, user: &str, outbox: &Arc<Outbox>) -> Self {
-        let topic = app.hub.scopes.get(scope).user_topic(user);
+        let topic = app.hub().scopes.get(scope).user_topic(user);
         let lines = Arc::new(Lines {
             id: crate::server::feed::next_id(),
             outbox: outbox.clone(),
         });
         let id = lines.id;
-        app.hub.broker.subscribe(&topic, lines, Reach::Cluster);
+        app.hub().broker.subscribe(&topic, lines, Reach::Cluster);
         Self { app, topic, id }
     }
 }
@@ -71,7 +71,7 @@ impl<'a> Inbox<'a> {
 impl Drop for Inbox<'_> {
     fn drop(&mut self) {
         self.app
-            .hub
+            .hub()
             .broker
             .unsubscribe(&self.topic, SinkId::Socket(self.id));
     }
@@ -88,7 +88,7 @@ pub(super) fn send_private(
     content: &[u8],
     text: bool,
 ) -> Result<(), String> {
-    let hub = &app.hub;
+    let hub = &app.hub();
     if content.len() > hub.max_message {
         return Err(format!(
             "a message of {} bytes; at most {}",
@@ -141,7 +141,7 @@ impl Typing {
             Some(SinkId::Socket(origin)),
         );
         let (topic, reach) = to;
-        if let Err(error) = app.hub.broker.publish(topic, Arc::new(message), reach) {
+        if let Err(error) = app.hub().broker.publish(topic, Arc::new(message), reach) {
             tracing::debug!(%error, "typing indicator not sent");
         }
     }

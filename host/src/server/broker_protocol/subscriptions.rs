@@ -111,7 +111,7 @@ impl Subscriptions<'_> {
     fn who(&self, auth: &Auth) -> String {
         match auth.user() {
             Some(user) => user.to_owned(),
-            None => self.app.hub.presence.anonymous(self.socket),
+            None => self.app.hub().presence.anonymous(self.socket),
         }
     }
 
@@ -124,7 +124,7 @@ impl Subscriptions<'_> {
                 shown(channel.as_bytes())
             ));
         };
-        let reach = self.app.hub.scopes.get(self.scope).reach(channel);
+        let reach = self.app.hub().scopes.get(self.scope).reach(channel);
         let to = (subscribed.typing_topic.as_str(), reach);
         subscribed
             .typing
@@ -147,7 +147,8 @@ impl Subscriptions<'_> {
             ));
         }
         super::open(self.app, self.scope, auth, &channel, false)?;
-        let scope = self.app.hub.scopes.get(self.scope);
+        let hub = self.app.hub();
+        let scope = hub.scopes.get(self.scope);
         let topic = scope.topic(&channel);
         let subscription = Arc::new(Subscription {
             id: crate::server::feed::next_id(),
@@ -156,8 +157,8 @@ impl Subscriptions<'_> {
             held: Mutex::new(None),
         });
         let id = subscription.id;
-        let broker = &self.app.hub.broker;
-        let history = &self.app.hub.history;
+        let broker = &hub.broker;
+        let history = &hub.history;
         let reach = scope.reach(&channel);
         match scope.history(&channel) {
             None => broker.subscribe(&topic, subscription, reach),
@@ -203,7 +204,7 @@ impl Subscriptions<'_> {
         broker.subscribe(&typing_topic, lines, reach);
         // Watched before entering, so that the socket is told of its own join too.
         let present = scope.presence(&channel).then(|| {
-            let presence = &self.app.hub.presence;
+            let presence = &self.app.hub().presence;
             presence.watch(&topic, id, presence_lines(&channel, &self.outbox));
             presence.enter(&topic, id, &self.who(auth))
         });
@@ -227,7 +228,7 @@ impl Subscriptions<'_> {
     }
 
     fn leave(&self, subscribed: Subscribed) {
-        let (hub, id) = (&self.app.hub, SinkId::Socket(subscribed.id));
+        let (hub, id) = (&self.app.hub(), SinkId::Socket(subscribed.id));
         hub.broker.unsubscribe(&subscribed.topic, id);
         hub.broker.unsubscribe(&subscribed.typing_topic, id);
         if subscribed.present.is_some() {
