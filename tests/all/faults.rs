@@ -10,6 +10,7 @@ async fn faults_server(timeout: &str, memory: &str) -> (Project, Server) {
     for export in [
         "ok",
         "trap",
+        "panics",
         "spin",
         "grow",
         "deep",
@@ -46,6 +47,30 @@ async fn a_trap_is_a_500_and_the_host_keeps_serving() {
     assert_eq!(reply.header("x-wisp-error"), Some("trap"));
     assert_eq!(reply.text(), "function `trap` failed\n");
     assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_panic_is_a_500_logged_once_at_warn_without_backtrace_advice() {
+    let log = wisp_e2e::guest_log();
+    let (_p, server) = faults_server("5s", "64MB").await;
+    let reply = server.get("/panics").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("x-wisp-error"), Some("trap"));
+    assert_still_serving(&server).await;
+    let text = log.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("function=panics"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("panicked at faults/src/lib.rs:")
+            && lines[0].contains("the answer was 42"),
+        "{}",
+        lines[0]
+    );
+    assert!(!text.contains("RUST_BACKTRACE"), "{text}");
 }
 
 #[tokio::test]

@@ -6,6 +6,11 @@
 //! print without the guest reaching the host's own stdout. Each line goes out as
 //! `env._log` lines do ([`log_line`]): escaped, and within the function's budget of
 //! lines a second.
+//!
+//! A Rust guest's panic writes `thread '…' panicked at <place>:`, its message, and advice
+//! about `RUST_BACKTRACE` that no guest can follow. Those lines are not logged: they go
+//! to the invocation's [`PanicSlot`], and the failed invocation is logged once, at warn,
+//! as a panic with that place and message.
 
 use crate::abi::env::log_line;
 use bytes::Bytes;
@@ -35,16 +40,39 @@ impl Stream {
     }
 }
 
+/// Where an invocation's guest panic is told, `<place>: <message>`.
+#[derive(Clone, Default)]
+pub struct PanicSlot(Arc<std::sync::Mutex<Option<String>>>);
+
+impl PanicSlot {
+    /// The panic told, if any.
+    pub fn take(&self) -> Option<String> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Past this, a panic message is cut (its lines still count against [`MAX_LINE`]).
+const MAX_PANIC: usize = 4096;
+
 /// A `StdoutStream` for `WasiCtxBuilder` that logs what the guest writes.
 #[derive(Clone)]
 pub struct GuestLog {
     function: Arc<str>,
     stream: Stream,
+    panic: PanicSlot,
 }
 
 impl GuestLog {
-    pub fn new(function: Arc<str>, stream: Stream) -> Self {
-        Self { function, stream }
+    pub fn new(function: Arc<str>, stream: Stream, panic: PanicSlot) -> Self {
+        Self {
+            function,
+            stream,
+            panic,
+        }
     }
 
     fn writer(&self) -> LineWriter {
@@ -52,6 +80,8 @@ impl GuestLog {
             function: self.function.clone(),
             stream: self.stream,
             pending: Vec::new(),
+            panic: self.panic.clone(),
+            in_panic: false,
         }
     }
 }
@@ -77,6 +107,9 @@ struct LineWriter {
     function: Arc<str>,
     stream: Stream,
     pending: Vec<u8>,
+    panic: PanicSlot,
+    /// Between a panic's first line and its advice line.
+    in_panic: bool,
 }
 
 impl LineWriter {
@@ -102,10 +135,52 @@ impl LineWriter {
     }
 
     fn emit(&mut self) {
-        let line = String::from_utf8_lossy(&self.pending);
+        let pending = std::mem::take(&mut self.pending);
+        let line = String::from_utf8_lossy(&pending);
         let line = line.trim_end_matches('\r');
-        log_line(&self.function, Some(self.stream.as_str()), line);
+        // A blank line says nothing in a log (a panic's report starts with one).
+        if !line.trim().is_empty() && !self.told_of_panic(line) {
+            log_line(&self.function, Some(self.stream.as_str()), line);
+        }
+        self.pending = pending;
         self.pending.clear();
+    }
+
+    /// Whether `line` is part of a Rust panic's report on stderr, kept in the slot.
+    fn told_of_panic(&mut self, line: &str) -> bool {
+        if !matches!(self.stream, Stream::Stderr) {
+            return false;
+        }
+        if let Some(place) = line
+            .strip_prefix("thread '")
+            // `thread 'main' panicked at`, or with its id: `thread 'main' (1) panicked at`.
+            .and_then(|rest| rest.split_once(" panicked at "))
+            .map(|(_, place)| place.trim_end_matches(':'))
+        {
+            *self.panic.lock() = Some(place.to_owned());
+            self.in_panic = true;
+            return true;
+        }
+        if !self.in_panic {
+            return false;
+        }
+        if line.starts_with("note: run with `RUST_BACKTRACE=1`") {
+            self.in_panic = false;
+            return true;
+        }
+        let mut panic = self.panic.lock();
+        if let Some(told) = panic.as_mut() {
+            if told.len() < MAX_PANIC {
+                told.push_str(if told.contains(": ") { "\n" } else { ": " });
+                told.push_str(line);
+                let mut end = told.len().min(MAX_PANIC);
+                while !told.is_char_boundary(end) {
+                    end -= 1;
+                }
+                told.truncate(end);
+            }
+        }
+        true
     }
 }
 

@@ -23,6 +23,9 @@ static NEXT_EVENT_ID: AtomicU32 = AtomicU32::new(1);
 pub enum InvokeError {
     #[error("trapped: {0}")]
     Trap(String),
+    /// A Rust guest's panic (a trap its stderr explained): the message and place.
+    #[error("panicked at {0}")]
+    Panic(String),
     #[error("ran past its {0:?} timeout")]
     Deadline(Duration),
     #[error("exceeded its memory limit of {0} bytes")]
@@ -56,6 +59,7 @@ pub async fn invoke(
     let event_id = next_event_id();
     let state = HostState {
         wasi: None,
+        panic: Default::default(),
         limiter: MemoryLimiter::new(function.memory_limit),
         abi: AbiState {
             memory: None,
@@ -90,7 +94,10 @@ pub async fn invoke(
     };
     match outcome {
         Err(_elapsed) => Err(InvokeError::Deadline(function.timeout)),
-        Ok(Err(error)) => Err(classify(error, function)),
+        Ok(Err(error)) => match (classify(error, function), store.data().panic.take()) {
+            (InvokeError::Trap(_), Some(panic)) => Err(InvokeError::Panic(panic)),
+            (error, _) => Err(error),
+        },
         Ok(Ok(())) => Ok(store.into_data().abi.event),
     }
 }

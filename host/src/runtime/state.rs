@@ -16,22 +16,33 @@ pub struct HostState {
     pub limiter: MemoryLimiter,
     /// What the `taubyte/sdk` and `env` calls work on (see [`crate::abi`]).
     pub abi: AbiState,
+    /// A Rust guest's panic message, as its stderr said it (see [`GuestLog`]).
+    pub panic: super::guest_log::PanicSlot,
 }
 
 impl HostState {
     /// The guest's WASI context, built on first use.
     pub fn wasi(&mut self) -> &mut WasiP1Ctx {
-        let function = &self.abi.function;
-        self.wasi.get_or_insert_with(|| wasi_context(function))
+        let (function, panic) = (&self.abi.function, &self.panic);
+        self.wasi
+            .get_or_insert_with(|| wasi_context(function, panic))
     }
 }
 
 /// What a guest gets of WASI: nothing granted (no preopened folders, no environment,
 /// no arguments, no sockets), coarse clocks, and stdout/stderr as log lines.
-fn wasi_context(function: &Arc<str>) -> WasiP1Ctx {
+fn wasi_context(function: &Arc<str>, panic: &super::guest_log::PanicSlot) -> WasiP1Ctx {
     WasiCtxBuilder::new()
-        .stdout(GuestLog::new(function.clone(), Stream::Stdout))
-        .stderr(GuestLog::new(function.clone(), Stream::Stderr))
+        .stdout(GuestLog::new(
+            function.clone(),
+            Stream::Stdout,
+            panic.clone(),
+        ))
+        .stderr(GuestLog::new(
+            function.clone(),
+            Stream::Stderr,
+            panic.clone(),
+        ))
         .wall_clock(CoarseWallClock)
         .monotonic_clock(CoarseMonotonicClock)
         .build_p1()

@@ -228,7 +228,12 @@ async fn invoke(
                 "internal error\n".into(),
             )),
             Err(error) => {
-                tracing::error!(%function, %error, "function failed");
+                match error {
+                    // The guest's own bug, told once: not the host's error.
+                    InvokeError::Panic(_) => tracing::warn!(target: "guest", %function,
+                        "function {}", error.to_string().escape_debug()),
+                    _ => tracing::error!(%function, %error, "function failed"),
+                }
                 Some(failure(&function, &error))
             }
         }
@@ -417,7 +422,7 @@ async fn yield_to_queued() {
 /// The short answer a client gets when a function fails; the details are logged.
 fn failure(function: &str, error: &InvokeError) -> Response<ResponseBody> {
     let (status, kind, message) = match error {
-        InvokeError::Trap(_) | InvokeError::Exit(_) => (
+        InvokeError::Trap(_) | InvokeError::Panic(_) | InvokeError::Exit(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "trap",
             format!("function `{function}` failed\n"),

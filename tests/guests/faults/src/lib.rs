@@ -33,6 +33,13 @@ fn trap(_event: Event) {
     unreachable!("`trap` only traps on wasm32");
 }
 
+/// A Rust panic: std prints its place, message and advice to stderr, then traps.
+#[wisp_sdk::function]
+fn panics(_event: Event) {
+    let answer = std::hint::black_box(42);
+    panic!("the answer was {answer}");
+}
+
 #[wisp_sdk::function]
 fn spin(_event: Event) {
     // `black_box` keeps the optimiser from proving the loop has no effect.
