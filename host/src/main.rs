@@ -132,6 +132,14 @@ struct ServeArgs {
     /// Run `wisp build` first
     #[arg(long)]
     build: bool,
+    /// Log no line per HTTP request and per WebSocket closed (the access log, target
+    /// wisp::access)
+    #[arg(long)]
+    no_request_log: bool,
+    /// How log lines are written: `text`, or `json` (one object a line, its fields at the
+    /// top level)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Largest request body a function may read (e.g. 8MiB or 10MB); larger gets 413
     #[arg(long, value_name = "SIZE", default_value_t = Size(ServerConfig::default().http.max_request_body))]
     max_request_body: Size,
@@ -309,6 +317,7 @@ impl ServeArgs {
     /// The server settings the flags ask for.
     fn server_config(&self) -> ServerConfig {
         ServerConfig {
+            access_log: !self.no_request_log,
             http: HttpLimits {
                 max_request_body: self.max_request_body.0,
                 max_response_body: self.max_response_body.0,
@@ -500,17 +509,26 @@ fn main() -> std::process::ExitCode {
         Command::Check(_) => "warn",
         Command::Serve(_) | Command::Dev(_) | Command::Build(_) => SERVE_LOG_FILTER,
     };
-    tracing_subscriber::fmt()
+    let json = match &cli.command {
+        Command::Serve(args) | Command::Dev(args) => args.log_format == "json",
+        Command::Check(_) | Command::Build(_) => false,
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
-        .with_ansi(colour(
-            std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            std::env::var_os("NO_COLOR"),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match json {
+        // One object a line: time, level, target, and the event's fields at the top.
+        true => logs.json().flatten_event(true).with_ansi(false).init(),
+        false => logs
+            .with_ansi(colour(
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                std::env::var_os("NO_COLOR"),
+            ))
+            .init(),
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(*args, Reloads::OnHangUp),
         Command::Dev(args) => serve(*args, Reloads::OnChange),

@@ -193,6 +193,7 @@ fn every_command_has_help() {
         &["serve", "--help"],
         &["check", "--help"],
         &["build", "--help"],
+        &["dev", "--help"],
     ] {
         let out = wisp(args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
@@ -900,6 +901,8 @@ struct Watched {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     addr: String,
+    /// The start-up lines up to the one waited for.
+    banner: Vec<String>,
 }
 
 impl Watched {
@@ -925,15 +928,32 @@ impl Watched {
             child,
             lines,
             addr: String::new(),
+            banner: Vec::new(),
         };
-        let first = watched.wait_for("serving");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !watched
+            .banner
+            .last()
+            .is_some_and(|line| line.contains(ready))
+        {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = watched.lines.recv_timeout(left).expect("the banner");
+            watched.banner.push(line);
+        }
+        let first = watched.banner_line("serving");
         watched.addr = first
             .rsplit("http://")
             .next()
             .expect("an address")
             .to_owned();
-        watched.wait_for(ready);
         watched
+    }
+
+    /// The banner's line containing `text`.
+    fn banner_line(&self, text: &str) -> String {
+        let line = self.banner.iter().find(|line| line.contains(text));
+        line.unwrap_or_else(|| panic!("no `{text}` in {:#?}", self.banner))
+            .clone()
     }
 
     /// The next line containing `text`, the lines before it passed over.
@@ -1033,4 +1053,97 @@ fn dev_reloads_on_a_change_and_says_how_long_from_save_to_serving() {
     std::fs::write(project.path().join("artifacts/ping.wasm"), b"not wasm").unwrap();
     server.wait_for("not reloaded; the previous deployment is still serving");
     assert!(server.get("/moved").ends_with("pong"));
+}
+
+#[test]
+fn json_logs_carry_a_line_per_request_and_per_websocket_closed() {
+    let project = tempfile::tempdir().unwrap();
+    ping_project(project.path(), "/ping");
+    std::fs::create_dir_all(project.path().join("messaging")).unwrap();
+    std::fs::write(
+        project.path().join("messaging/chan.yaml"),
+        "matcher: chan\nwebsocket: true\n",
+    )
+    .unwrap();
+    let args = [
+        "serve",
+        utf8(project.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+    ];
+    let server = Watched::start(&args, "SIGHUP reloads");
+    assert!(server.get("/ping?secret=1").ends_with("pong"));
+    let line = server.wait_for("\"request\"");
+    let json: serde_json::Value = serde_json::from_str(&line).expect(&line);
+    assert_eq!(json["target"], "wisp::access", "{line}");
+    assert_eq!(json["level"], "INFO", "{line}");
+    assert_eq!(json["method"], "GET", "{line}");
+    assert_eq!(json["path"], "/ping", "the query is never logged: {line}");
+    assert_eq!(json["status"], 200, "{line}");
+    assert_eq!(json["function"], "ping", "{line}");
+    assert!(json["ms"].as_f64().is_some(), "{line}");
+
+    // A WebSocket: its upgrade is a request line (101), its end a line of its own.
+    let hash = server
+        .banner_line("WebSocket channels at")
+        .split("/ws-")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the banner names the project hash")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET /ws-{hash}/chan HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    let upgrade = server.wait_for("\"request\"");
+    assert!(upgrade.contains("\"status\":101"), "{upgrade}");
+    drop(stream);
+    let closed = server.wait_for("WebSocket closed");
+    let json: serde_json::Value = serde_json::from_str(&closed).expect(&closed);
+    assert_eq!(json["on"], "chan", "{closed}");
+    assert!(json["seconds"].as_f64().is_some(), "{closed}");
+}
+
+#[test]
+fn no_request_log_leaves_the_access_lines_out() {
+    let project = tempfile::tempdir().unwrap();
+    ping_project(project.path(), "/ping");
+    let args = [
+        "serve",
+        utf8(project.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--no-request-log",
+    ];
+    let server = Watched::start(&args, "SIGHUP reloads");
+    assert!(server.get("/ping").ends_with("pong"));
+    // Something is logged after the request (a reload), and no access line came first.
+    std::fs::write(project.path().join("functions/ping.yaml"), "trigger: [\n").unwrap();
+    let sent = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut before = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = server.lines.recv_timeout(left).expect("a reload line");
+        if line.contains("not reloaded") {
+            break;
+        }
+        before.push(line);
+    }
+    assert!(
+        !before.iter().any(|line| line.contains("wisp::access")),
+        "{before:#?}"
+    );
 }

@@ -53,6 +53,24 @@ pub async fn handle(
     connection: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let access = app
+        .config
+        .access_log
+        .then(|| super::access::Request::begin(req.method(), req.uri().path()));
+    let peer = connection.peer;
+    let (response, function) = answer(app, connection, req).await;
+    if let Some(access) = access {
+        access.end(peer, response.status(), function.as_deref());
+    }
+    Ok(response)
+}
+
+/// The response to `req`, and the function that made it, if one did.
+async fn answer(
+    app: Arc<App>,
+    connection: Arc<Connection>,
+    req: Request<Incoming>,
+) -> (Response<ResponseBody>, Option<Arc<str>>) {
     let host = match routing_host(&req) {
         Ok(host) => host,
         Err(problem) => {
@@ -62,31 +80,33 @@ pub async fn handle(
                 problem,
                 "bad request head"
             );
-            return Ok(closing(text(
-                StatusCode::BAD_REQUEST,
-                format!("bad request: {problem}\n"),
-            )));
+            let response = text(StatusCode::BAD_REQUEST, format!("bad request: {problem}\n"));
+            return (closing(response), None);
         }
     };
     if connection.listener == super::Listener::Broker {
-        return Ok(broker_listener(app, connection, req));
+        return (broker_listener(app, connection, req), None);
     }
     if req.uri().path().starts_with("/ws-") {
-        return Ok(super::websocket::handle(app, connection, req));
+        return (super::websocket::handle(app, connection, req), None);
     }
     if req.uri().path() == super::health::PATH {
-        return Ok(super::health::handle(&app, req.method()));
+        return (super::health::handle(&app, req.method()), None);
     }
     if req.uri().path() == super::client_js::PATH {
-        return Ok(super::client_js::handle(req.method(), req.headers()));
+        return (super::client_js::handle(req.method(), req.headers()), None);
     }
     // One deployment for the whole request: its route's index is into its functions.
     let generation = app.generation();
     let target = generation
         .router
         .find(req.method().as_str(), host, req.uri().path());
+    let mut function = None;
     let response = match target {
-        RouteMatch::Found(index) => invoke(app, generation, &connection, index, req).await,
+        RouteMatch::Found(index) => {
+            function = Some(generation.hub.deployment().functions[index].name.clone());
+            invoke(app, generation, &connection, index, req).await
+        }
         RouteMatch::NotFound => not_found(&generation, &req).await,
         RouteMatch::MethodNotAllowed(allow) => {
             let mut response = text(
@@ -104,7 +124,7 @@ pub async fn handle(
             response
         }
     };
-    Ok(response)
+    (response, function)
 }
 
 /// The host a request is routed by, as RFC 9112 section 3.2 has it: an HTTP/1.1

@@ -16,11 +16,13 @@
 //! - [`health`]: `GET /_wisp/health`, whether the node is up.
 //! - [`client_js`]: `GET /_wisp/client.js`, the JavaScript client for channels.
 //! - [`response`]: the responses the server makes itself (plain text).
+//! - [`access`]: the access log, a line per request and per WebSocket closed.
 //! - [`limits`]: connection limits, total and per client address.
 //!
 //! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
 //! ones listed after them.
 
+pub mod access;
 pub mod broker_protocol;
 pub mod client_js;
 pub mod cursor;
@@ -110,6 +112,8 @@ pub struct ServerConfig {
     /// The key private channels' tokens are signed with (`--ws-token-secret`, or kept in
     /// the data dir); `None`: a key of this process only.
     pub tokens: Option<crate::messaging::token::Tokens>,
+    /// Whether each request and each WebSocket closed is logged ([`access`]).
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +127,7 @@ impl Default for ServerConfig {
             globals_size: crate::state::DEFAULT_GLOBALS_SIZE,
             egress: EgressSettings::default(),
             tokens: None,
+            access_log: true,
         }
     }
 }

@@ -448,6 +448,7 @@ async fn serve(
         connection,
     } = client;
     let id = outbound.id;
+    let opened = std::time::Instant::now();
     tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -617,7 +618,10 @@ async fn serve(
             break "write error";
         }
     };
-    tracing::debug!(socket = id, %channel, reason, "WebSocket client left");
+    match app.config.access_log {
+        true => super::access::socket_closed(connection.peer, id, &channel, reason, opened),
+        false => tracing::debug!(socket = id, %channel, reason, "WebSocket client left"),
+    }
 }
 
 /// Whether `error`, met reading the client, is the client's breach of the protocol

@@ -153,6 +153,7 @@ async fn serve(
     };
     // Opened when the socket signs in.
     let mut inbox = None;
+    let (opened, socket) = (std::time::Instant::now(), subscriptions.socket);
     tracing::debug!(%peer, "broker protocol client connected");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -270,7 +271,10 @@ async fn serve(
     if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
         writer.abort();
     }
-    tracing::debug!(%peer, reason, "broker protocol client left");
+    match app.config.access_log {
+        true => super::access::socket_closed(peer, socket, "broker protocol", reason, opened),
+        false => tracing::debug!(%peer, reason, "broker protocol client left"),
+    }
 }
 
 /// Publishes a client's `content` on `channel`, which must have the WebSocket bridge;
