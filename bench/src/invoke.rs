@@ -79,7 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         ..Default::default()
     };
     let (app, index) = load_function(&args.project, &args.function, invocations)?;
-    let deployment = app.hub.deployment();
+    let hub = app.hub();
+    let deployment = hub.deployment();
     let until = match args.events {
         Some(events) => Until::Events(events),
         None => Until::Elapsed(Duration::from_secs_f64(args.duration)),
@@ -128,9 +129,9 @@ pub async fn invoke_http(
         .boxed_unsync();
     let event = HttpEvent::new(parts, body, app.config.http, flush_tx);
     match app
-        .hub
+        .hub()
         .deployment()
-        .invoke_http(app.hub.clone(), index, EventData::Http(Box::new(event)))
+        .invoke_http(app.hub().clone(), index, EventData::Http(Box::new(event)))
         .await
     {
         Ok(EventData::Http(http)) => match http.response.finish().await {
@@ -164,7 +165,7 @@ pub fn load_function(
         ServerConfig::default(),
     );
     let Some(index) = app
-        .hub
+        .hub()
         .deployment()
         .functions
         .iter()

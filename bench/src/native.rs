@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         Some(project) => {
             let (app, index) = load_function(project, &args.function, Default::default())?;
             Some(Arc::new(Floor::new(
-                &app.hub.deployment().functions[index],
+                &app.hub().deployment().functions[index],
             )?))
         }
         None => None,
