@@ -18,6 +18,7 @@
 //! - [`server`]: hyper HTTP serving, routing, the WebSocket bridge, static files.
 //! - [`builder`]: `wisp build`, compiling guest crates to wasm (uses only [`project`]).
 //! - [`watch`]: `wisp dev`'s watch on a project's files (uses nothing above).
+//! - [`metrics`]: what the server counts, for `/metrics` (uses nothing above).
 //! - [`allocator`]: how the process hands freed memory back.
 
 pub mod abi;
@@ -26,6 +27,7 @@ pub mod builder;
 pub mod egress;
 pub mod load;
 pub mod messaging;
+pub mod metrics;
 pub mod project;
 pub mod runtime;
 pub mod server;

@@ -132,6 +132,21 @@ struct ServeArgs {
     /// Run `wisp build` first
     #[arg(long)]
     build: bool,
+    /// Serve /metrics (Prometheus text format) and the console (at /) on this address;
+    /// without it nothing administrative is exposed and nothing is counted
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    /// Require this token on the admin listener (`?token=` or `Authorization: Bearer`)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WISP_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Serve /metrics without the admin token (the console still needs it)
+    #[arg(long)]
+    admin_metrics_open: bool,
     /// Log no line per HTTP request and per WebSocket closed (the access log, target
     /// wisp::access)
     #[arg(long)]
@@ -730,6 +745,10 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
     config.tokens = args.tokens(private, cluster.is_some())?;
     let data_dir = args.data_dir();
     raise_file_limit(args.max_connections);
+    if args.admin_listen.is_some() {
+        // Before anything runs, so that every count starts at the start.
+        wisp::metrics::enable();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -783,6 +802,23 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
         banner!("  broker protocol (SUBSCRIBE:, PUBLISH:) at ws://{addr}/ws-{hash}");
         if let Some(listener) = &broker_listener {
             banner!("  broker protocol at ws://{}/", listener.local_addr()?);
+        }
+        if let Some(at) = args.admin_listen {
+            let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("cannot listen on {at} for --admin-listen (is the port in use?)")
+            })?;
+            let at = listener.local_addr()?;
+            let guarded = if args.admin_token.is_some() {
+                " (token required)"
+            } else {
+                ""
+            };
+            banner!("  console at http://{at}/, metrics at http://{at}/metrics{guarded}");
+            let settings = wisp::server::admin::AdminSettings {
+                token: args.admin_token.clone(),
+                metrics_open: args.admin_metrics_open,
+            };
+            tokio::spawn(wisp::server::admin::serve(listener, app.clone(), settings));
         }
         if let Some(public) = &generation.public {
             banner!("  files from {} at http://{addr}/", public.display());

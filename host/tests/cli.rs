@@ -1147,3 +1147,52 @@ fn no_request_log_leaves_the_access_lines_out() {
         "{before:#?}"
     );
 }
+
+#[test]
+fn admin_listen_serves_metrics_and_the_console_apart_from_the_main_port() {
+    let project = tempfile::tempdir().unwrap();
+    ping_project(project.path(), "/ping");
+    let args = [
+        "serve",
+        utf8(project.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        "t0ken",
+    ];
+    let server = Watched::start(&args, "SIGHUP reloads");
+    let line = server.banner_line("console at http://");
+    assert!(line.contains("(token required)"), "{line}");
+    let admin = line
+        .split("console at http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the banner names the admin address")
+        .to_owned();
+    assert!(server.get("/ping").ends_with("pong"));
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&admin).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(get("/metrics").starts_with("HTTP/1.1 401"));
+    let metrics = get("/metrics?token=t0ken");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let body = metrics.split_once("\r\n\r\n").unwrap().1;
+    let served = wisp::metrics::value(
+        body,
+        "wisp_http_requests_total",
+        &[("function", "ping"), ("status", "200")],
+    );
+    assert_eq!(served, Some(1.0), "{body}");
+    // Nothing administrative on the main port.
+    assert!(server.get("/metrics").starts_with("HTTP/1.1 404"));
+}

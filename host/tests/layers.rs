@@ -16,18 +16,23 @@ use std::path::{Path, PathBuf};
 /// Each module, with the modules it may use.
 const LAYERS: &[(&str, &[&str])] = &[
     ("allocator", &[]),
+    // What the server counts: every layer counts into it.
+    ("metrics", &[]),
     ("project", &[]),
     ("builder", &["project"]),
     // `wisp dev`'s watch on the project's files.
     ("watch", &[]),
     // What functions keep (databases, storages, globals): below the host calls, which use
     // it, so that messaging (channel history) can use it too.
-    ("state", &["project"]),
+    ("state", &["metrics", "project"]),
     // Which addresses a guest's outbound HTTP may reach.
     ("egress", &["project"]),
     ("abi", &["project", "state", "egress"]),
-    ("runtime", &["project", "state", "egress", "abi"]),
-    ("messaging", &["project", "state", "abi", "runtime"]),
+    ("runtime", &["metrics", "project", "state", "egress", "abi"]),
+    (
+        "messaging",
+        &["metrics", "project", "state", "abi", "runtime"],
+    ),
     (
         "load",
         &["project", "state", "egress", "abi", "runtime", "messaging"],
@@ -37,6 +42,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "server",
         &[
             "allocator",
+            "metrics",
             "project",
             "state",
             "egress",

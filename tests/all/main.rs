@@ -27,6 +27,7 @@ mod http_calls;
 mod http_client;
 mod limits;
 mod messaging;
+mod metrics;
 mod presence;
 mod private;
 mod reload;

@@ -514,6 +514,22 @@ impl Server {
         self.running.take().expect("the server is running")
     }
 
+    /// An admin listener (`--admin-listen`) for this server, on a port the system picks,
+    /// with `settings`. Counting must have started before the server did
+    /// ([`wisp::metrics::enable`]) for every count to be there.
+    pub async fn admin(&self, settings: wisp::server::admin::AdminSettings) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind(ANY_PORT)
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound listener's address");
+        tokio::spawn(wisp::server::admin::serve(
+            listener,
+            self.app.clone(),
+            settings,
+        ));
+        addr
+    }
+
     /// Loads `project` afresh and swaps it in, as `wisp dev` and SIGHUP do; the new
     /// deployment's number, or why it was refused.
     pub async fn reload(&self, project: &Path) -> Result<u64, String> {

@@ -293,7 +293,11 @@ impl Sink for FunctionSink {
     fn deliver(&self, message: &Arc<Message>) {
         self.last_used
             .store(millis_since(self.epoch), Ordering::Relaxed);
+        message.count_delivery(1);
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(message.clone()) {
+            if let Some(metrics) = crate::metrics::get() {
+                metrics.queue_drop("function");
+            }
             let verdict = self
                 .warnings
                 .lock()

@@ -104,7 +104,12 @@ impl Histories {
             tokio::spawn(write(engine, self.node.clone(), rx));
             tx
         });
-        writer.try_send(batch).map_err(|_| WRITER_QUEUE)
+        writer.try_send(batch).map_err(|_| {
+            if let Some(metrics) = crate::metrics::get() {
+                metrics.queue_drop("history");
+            }
+            WRITER_QUEUE
+        })
     }
 
     /// Reads `log`, waiting for the engine.

@@ -49,6 +49,8 @@ pub struct Message {
     pub kept: Option<Kept>,
     /// The frame enveloped clients get, made on first use.
     envelope: std::sync::OnceLock<Bytes>,
+    /// The messaging resource it was published under, when metrics are kept.
+    pub resource: Option<Arc<str>>,
 }
 
 /// A message's place in its channel's history.
@@ -83,6 +85,15 @@ impl Message {
             origin,
             kept: None,
             envelope: std::sync::OnceLock::new(),
+            resource: None,
+        }
+    }
+
+    /// Counts this message's delivery to `count` subscribers, if metrics are kept.
+    #[inline]
+    pub fn count_delivery(&self, count: u64) {
+        if let (Some(metrics), Some(resource)) = (crate::metrics::get(), &self.resource) {
+            metrics.delivered(resource, count);
         }
     }
 
@@ -158,6 +169,21 @@ fn server_frame(text: bool, payload: &[u8]) -> Bytes {
     }
     frame.extend_from_slice(payload);
     frame.into()
+}
+
+/// Counts `messages` as published under `channel`'s resource, and marks them with it
+/// for their deliveries to be counted, if metrics are kept.
+fn count_published(scope: &scope::Scope, channel: &str, messages: &mut [Message]) {
+    let Some(metrics) = crate::metrics::get() else {
+        return;
+    };
+    let Some(resource) = scope.resource_of(channel) else {
+        return;
+    };
+    metrics.published(resource, messages.len() as u64);
+    for message in messages {
+        message.resource = Some(resource.clone());
+    }
 }
 
 /// Why a pub/sub call failed.
@@ -305,6 +331,7 @@ impl Hub {
             .into_iter()
             .map(|(payload, text)| Message::new(channel, payload, text, origin))
             .collect();
+        count_published(scope, channel, &mut messages);
         let topic = scope.topic(channel);
         let reach = scope.reach(channel);
         // In cluster mode a channel marked `local` keeps no history: its log would be the
@@ -370,7 +397,8 @@ impl Hub {
         origin: Option<SinkId>,
     ) -> Result<(), MessagingError> {
         let scope = self.admit(scope, channel, std::iter::once(payload.len()))?;
-        let message = Message::new(channel, payload, text, origin);
+        let mut message = Message::new(channel, payload, text, origin);
+        count_published(scope, channel, std::slice::from_mut(&mut message));
         let (topic, reach) = (scope.topic(channel), scope.reach(channel));
         Ok(self.broker.publish(&topic, Arc::new(message), reach)?)
     }

@@ -8,6 +8,7 @@ use super::broker::Reach;
 use super::hash::project_hash;
 use crate::project::{ChannelMatcher, History, Project};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The longest channel name accepted, in bytes. Names are routing keys and URL
 /// parts; 1 KiB is far past any real one and keeps per-message overhead bounded.
@@ -31,6 +32,8 @@ pub enum AccessError {
 }
 
 struct Resource {
+    /// Its name, `application/name` in an application: the metrics' label.
+    name: Arc<str>,
     matcher: ChannelMatcher,
     websocket: bool,
     self_echo: bool,
@@ -73,6 +76,14 @@ impl Scope {
             return Err(AccessError::NoWebSocket(channel.to_owned()));
         }
         Ok(())
+    }
+
+    /// The name of the first resource (in file order) that allows `channel`.
+    pub fn resource_of(&self, channel: &str) -> Option<&Arc<str>> {
+        self.resources
+            .iter()
+            .find(|r| r.matcher.matches(channel))
+            .map(|r| &r.name)
     }
 
     /// Whether a WebSocket client on `channel` also receives its own messages.
@@ -169,6 +180,10 @@ impl Scopes {
                 .iter()
                 .filter(|m| m.application.is_none() || m.application.as_deref() == app)
                 .map(|m| Resource {
+                    name: match &m.application {
+                        Some(application) => format!("{application}/{}", m.name).into(),
+                        None => m.name.as_str().into(),
+                    },
                     matcher: m.matcher.clone(),
                     websocket: m.websocket,
                     self_echo: m.self_echo,

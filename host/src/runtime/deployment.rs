@@ -136,7 +136,15 @@ impl Deployment {
         function: usize,
         event: EventData,
     ) -> Result<EventData, InvokeError> {
-        let _slot = self.http_slot().await?;
+        let _slot = match self.http_slot().await {
+            Ok(slot) => slot,
+            Err(busy) => {
+                if let Some(metrics) = crate::metrics::get() {
+                    metrics.invocation(&self.functions[function].name, busy.outcome());
+                }
+                return Err(busy);
+            }
+        };
         self.invoke(channels, function, event).await
     }
 

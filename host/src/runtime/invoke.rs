@@ -92,13 +92,47 @@ pub async fn invoke(
             None => tokio::time::timeout_at((deadline + DEADLINE_GRACE).into(), run).await,
         }
     };
-    match outcome {
+    let result = match outcome {
         Err(_elapsed) => Err(InvokeError::Deadline(function.timeout)),
         Ok(Err(error)) => match (classify(error, function), store.data().panic.take()) {
             (InvokeError::Trap(_), Some(panic)) => Err(InvokeError::Panic(panic)),
             (error, _) => Err(error),
         },
         Ok(Ok(())) => Ok(store.into_data().abi.event),
+    };
+    if let Some(metrics) = crate::metrics::get() {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.outcome(),
+        };
+        metrics.invocation(&function.name, outcome);
+        let took = function
+            .timeout
+            .saturating_sub(deadline.saturating_duration_since(Instant::now()));
+        metrics.remember(crate::metrics::Invocation {
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            function: function.name.to_string(),
+            outcome,
+            ms: took.as_secs_f64() * 1000.0,
+            error: result.as_ref().err().map(|error| error.to_string()),
+        });
+    }
+    result
+}
+
+impl InvokeError {
+    /// One word for what happened, as the metrics count it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            InvokeError::Trap(_) => "trap",
+            InvokeError::Panic(_) => "panic",
+            InvokeError::Deadline(_) => "timeout",
+            InvokeError::MemoryLimit(_) => "memory",
+            InvokeError::Exit(_) => "exit",
+            InvokeError::Instantiate(_) | InvokeError::Busy => "busy",
+        }
     }
 }
 

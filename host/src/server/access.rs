@@ -52,6 +52,30 @@ pub fn socket_closed(peer: SocketAddr, socket: u64, what: &str, reason: &str, op
         "WebSocket closed");
 }
 
+/// A WebSocket counted among the open ones (`wisp_websocket_connections`) while it lives.
+pub struct CountedSocket(Option<&'static str>);
+
+impl CountedSocket {
+    /// `kind`: `channel` or `broker`.
+    pub fn open(kind: &'static str) -> Self {
+        match crate::metrics::get() {
+            Some(metrics) => {
+                metrics.socket_opened(kind);
+                Self(Some(kind))
+            }
+            None => Self(None),
+        }
+    }
+}
+
+impl Drop for CountedSocket {
+    fn drop(&mut self) {
+        if let (Some(kind), Some(metrics)) = (self.0, crate::metrics::get()) {
+            metrics.socket_closed(kind);
+        }
+    }
+}
+
 /// Milliseconds, to the microsecond.
 fn millis(took: Duration) -> f64 {
     (took.as_micros() as f64) / 1000.0

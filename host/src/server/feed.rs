@@ -120,6 +120,10 @@ impl Feed {
 
     /// Appends `message`'s frame, raw or enveloped as the feed's clients take it.
     fn deliver(self: &Arc<Self>, message: &Message) {
+        if crate::metrics::get().is_some() {
+            let clients = self.parts.iter().map(|p| p.count.load(Ordering::Relaxed));
+            message.count_delivery(clients.sum::<usize>() as u64);
+        }
         let offset = message.kept.as_ref().map(|kept| kept.offset);
         let frame = if self.enveloped {
             message.envelope()
@@ -284,6 +288,19 @@ pub struct Feeds {
 }
 
 impl Feeds {
+    /// Each topic with WebSocket clients on this node, and how many (for the console).
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let topics = lock(&self.topics);
+        let count = |feed: &Feed| {
+            let parts = feed.parts.iter();
+            parts.map(|p| p.count.load(Ordering::Relaxed)).sum()
+        };
+        topics
+            .iter()
+            .map(|(topic, feed)| (topic.clone(), count(feed)))
+            .collect()
+    }
+
     pub fn new(broker: Arc<dyn Broker>, flushers: Arc<Flushers>) -> Self {
         Self {
             topics: Mutex::new(HashMap::new()),

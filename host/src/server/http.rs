@@ -57,8 +57,13 @@ pub async fn handle(
         .config
         .access_log
         .then(|| super::access::Request::begin(req.method(), req.uri().path()));
+    let metrics = crate::metrics::get().map(|metrics| (metrics, std::time::Instant::now()));
     let peer = connection.peer;
     let (response, function) = answer(app, connection, req).await;
+    if let Some((metrics, started)) = metrics {
+        let status = response.status().as_u16();
+        metrics.request(function.as_deref(), status, started.elapsed());
+    }
     if let Some(access) = access {
         access.end(peer, response.status(), function.as_deref());
     }

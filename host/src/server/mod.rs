@@ -17,12 +17,14 @@
 //! - [`client_js`]: `GET /_wisp/client.js`, the JavaScript client for channels.
 //! - [`response`]: the responses the server makes itself (plain text).
 //! - [`access`]: the access log, a line per request and per WebSocket closed.
+//! - [`admin`]: the admin listener: `/metrics`, and the console with its API.
 //! - [`limits`]: connection limits, total and per client address.
 //!
 //! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
 //! ones listed after them.
 
 pub mod access;
+pub mod admin;
 pub mod broker_protocol;
 pub mod client_js;
 pub mod cursor;
@@ -166,6 +168,8 @@ pub struct Generation {
     pub origins: Option<Vec<String>>,
     /// 1 for the first deployment, one more for each reload.
     pub number: u64,
+    /// The project it deploys, as loaded.
+    pub project: Arc<crate::project::Project>,
 }
 
 /// Why a reload was refused: the deployment before it still serves.
@@ -186,6 +190,8 @@ impl App {
         state: Arc<dyn StateEngine>,
         config: ServerConfig,
     ) -> Arc<Self> {
+        // Counted when metrics are kept (`crate::metrics::enable` came first).
+        let state = crate::state::metered::Metered::wrap(state);
         let project_key = Catalog::of(&loaded.project, config.globals_size).project;
         let history = Histories::new(Some(state.clone()), project_key);
         let (parts, deployment) = Parts::of(loaded, &state, &config);
@@ -212,6 +218,7 @@ impl App {
             public: parts.public,
             origins: parts.origins,
             number: 1,
+            project: parts.project,
         };
         Arc::new(Self {
             current: arc_swap::ArcSwap::from_pointee(generation),
@@ -263,7 +270,11 @@ impl App {
             public: parts.public,
             origins: parts.origins,
             number: old.number + 1,
+            project: parts.project,
         });
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.reloads.inc();
+        }
         self.current.store(generation.clone());
         Ok(generation)
     }
@@ -271,6 +282,7 @@ impl App {
 
 /// What a generation is made of, out of a loaded project.
 struct Parts {
+    project: Arc<crate::project::Project>,
     scopes: crate::messaging::scope::Scopes,
     triggers: Vec<crate::load::PubSubTrigger>,
     router: Router,
@@ -302,7 +314,8 @@ impl Parts {
             scopes: loaded.scopes,
             triggers: loaded.triggers,
             public,
-            origins: loaded.project.origins,
+            origins: loaded.project.origins.clone(),
+            project: Arc::new(loaded.project),
         };
         (parts, Arc::new(deployment))
     }

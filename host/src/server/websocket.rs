@@ -450,6 +450,7 @@ async fn serve(
     let id = outbound.id;
     let opened = std::time::Instant::now();
     tracing::debug!(socket = id, peer = %connection.peer, %channel, "WebSocket client joined");
+    let _counted = super::access::CountedSocket::open("channel");
 
     let mut shutdown = app.shutdown.subscribe();
     let mut rate = RateLimit::new(limits.publish_rate);
@@ -480,6 +481,9 @@ async fn serve(
                     tracing::warn!(socket = id, peer = %connection.peer, channel = %channel.escape_debug(),
                         limit = limits.send_queue,
                         "WebSocket client too slow (send queue full); closing with 1008");
+                    if let Some(metrics) = crate::metrics::get() {
+                        metrics.slow_consumer("channel");
+                    }
                     outbound.discard();
                     close(&mut ws, outbound, SLOW_CONSUMER, "slow consumer").await;
                     break "slow consumer";

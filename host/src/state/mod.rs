@@ -17,6 +17,7 @@
 
 pub mod jetstream;
 mod jetstream_log;
+pub mod metered;
 pub mod sqlite;
 
 use crate::project::{select, StateResource};

@@ -151,6 +151,9 @@ impl Link {
                 tracing::warn!(node = %self.node, %limit, link = ?self.client.connection_state(),
                     "cluster queue full: messages reach this node only until NATS catches up");
             }
+            if let Some(metrics) = crate::metrics::get() {
+                metrics.queue_drop("cluster");
+            }
             return Err(PublishError::ClusterBacklog(limit));
         }
         let outgoing = Outgoing {

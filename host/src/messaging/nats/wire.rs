@@ -11,6 +11,8 @@ pub(super) const ORIGIN: HeaderName = HeaderName::from_static("Wisp-Origin");
 
 /// Where a message of a channel that keeps history was kept: `<offset> <epoch> <time ms>`.
 pub(super) const KEPT: HeaderName = HeaderName::from_static("Wisp-Kept");
+/// The messaging resource a message was published under (see `metrics`), when counting.
+pub(super) const RESOURCE: HeaderName = HeaderName::from_static("Wisp-Resource");
 
 /// A `Wisp-Kept` header's value.
 fn parse_kept(value: &str) -> Option<Kept> {
@@ -123,6 +125,9 @@ impl<'a> Origin<'a> {
             let value = format!("{} {} {}", kept.offset, kept.epoch, kept.time_ms);
             headers.insert(KEPT, value.as_str());
         }
+        if let Some(resource) = &message.resource {
+            headers.insert(RESOURCE, &**resource);
+        }
         headers
     }
 
@@ -139,6 +144,15 @@ impl<'a> Origin<'a> {
         message.kept = headers
             .and_then(|headers| headers.get(KEPT))
             .and_then(|value| parse_kept(value.as_str()));
+        // The sender's resource, for this node's delivery counts; only when counting, as
+        // a peer names it (cluster peers are trusted, and names are short).
+        if crate::metrics::get().is_some() {
+            message.resource = headers
+                .and_then(|headers| headers.get(RESOURCE))
+                .map(|value| value.as_str())
+                .filter(|name| name.len() <= 256)
+                .map(Arc::from);
+        }
         Arc::new(message)
     }
 }

@@ -154,6 +154,7 @@ async fn serve(
     // Opened when the socket signs in.
     let mut inbox = None;
     let (opened, socket) = (std::time::Instant::now(), subscriptions.socket);
+    let _counted = crate::server::access::CountedSocket::open("broker");
     tracing::debug!(%peer, "broker protocol client connected");
 
     let mut shutdown = app.shutdown.subscribe();
@@ -178,6 +179,9 @@ async fn serve(
             Wake::Trouble if outbox.overflowed() => {
                 tracing::warn!(%peer, limit = limits.send_queue,
                     "broker protocol client too slow (send queue full); closing with 1008");
+                if let Some(metrics) = crate::metrics::get() {
+                    metrics.slow_consumer("broker");
+                }
                 break close(SLOW_CONSUMER, "slow consumer");
             }
             Wake::Trouble => break "write error",

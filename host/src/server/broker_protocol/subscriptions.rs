@@ -36,6 +36,7 @@ impl Sink for Subscription {
     }
 
     fn deliver(&self, message: &Arc<Message>) {
+        message.count_delivery(1);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         match held.as_mut() {
             Some(held) if held.len() < MAX_HELD => held.push_back(message.clone()),
