@@ -4,6 +4,7 @@
 //! exactly the messages `check` prints.
 
 use crate::messaging::scope::Scopes;
+use crate::project::cors::{Cors, FunctionCors};
 use crate::project::{self, Diagnostic, Function, Project, Severity, Trigger};
 use crate::runtime::cache::ModuleCache;
 use crate::runtime::deployment::{Deployment, InvocationLimits};
@@ -38,6 +39,9 @@ pub struct Loaded {
     pub triggers: Vec<PubSubTrigger>,
     /// Each deployed function's own egress allow list (`wisp.egress`), by index.
     pub egress: Vec<Vec<crate::project::egress::Allow>>,
+    /// What each deployed HTTP function allows other origins (`wisp.cors`, its own or
+    /// the project's), by index; `None`: nothing.
+    pub cors: Vec<Option<Arc<Cors>>>,
     /// Warnings (errors stop loading).
     pub warnings: Vec<Diagnostic>,
 }
@@ -102,6 +106,9 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
     let mut routes = Vec::new();
     let mut triggers = Vec::new();
     let mut egress = Vec::new();
+    let mut cors = Vec::new();
+    // Functions that take the project's settings share them.
+    let project_cors = project.cors.clone().map(Arc::new);
     for function in &project.functions {
         if matches!(function.trigger, Trigger::P2p { .. }) {
             continue; // the loader already warned
@@ -159,6 +166,12 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         );
         functions.push((Arc::new(guest), scope, owner));
         egress.push(function.egress.clone());
+        cors.push(match (&function.cors, &function.trigger) {
+            (_, Trigger::PubSub { .. } | Trigger::P2p { .. }) => None,
+            (FunctionCors::Project, _) => project_cors.clone(),
+            (FunctionCors::Off, _) => None,
+            (FunctionCors::Own(own), _) => Some(Arc::new(own.clone())),
+        });
         match &function.trigger {
             Trigger::Http {
                 method,
@@ -210,6 +223,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> anyhow::Result<Loaded> {
         routes,
         triggers,
         egress,
+        cors,
         warnings: diagnostics,
     })
 }

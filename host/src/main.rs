@@ -20,6 +20,8 @@ use wisp::project::{GoDuration, Size};
 use wisp::runtime::cache::ModuleCache;
 use wisp::runtime::deployment::InvocationLimits;
 use wisp::server::limits::ConnectionLimits;
+use wisp::server::tls::certificates::TlsFiles;
+use wisp::server::tls::Tls;
 use wisp::server::websocket::WebSocketLimits;
 use wisp::server::{App, ServerConfig, DEFAULT_LISTEN};
 use wisp::state::jetstream::JetStream;
@@ -249,6 +251,19 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     egress_ca: Vec<PathBuf>,
+    /// Serve HTTPS and WSS (on --listen and --broker-listen) with the certificate in
+    /// FILE: PEM, the server's certificate first, then any intermediates. Needs
+    /// --tls-key. Both files are read again when they change
+    #[arg(long, value_name = "FILE", env = "WISP_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, in PEM (PKCS#8, RSA or EC)
+    #[arg(long, value_name = "FILE", env = "WISP_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Also listen here for plain HTTP, answering every request with a 308 redirect to
+    /// the same host and path over https:// on the main port (needs --tls-cert). Same
+    /// forms as --listen: `:80`, `0.0.0.0:80`
+    #[arg(long, value_name = "ADDR")]
+    redirect_http: Option<Listen>,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -402,6 +417,32 @@ impl ServeArgs {
         );
         let file = self.data_dir().join(TOKEN_KEY_FILE);
         Ok(Some(Tokens::new(kept_key(&file)?)))
+    }
+
+    /// TLS from `--tls-cert` and `--tls-key` (both or neither), checked now so that a
+    /// bad file stops the start.
+    fn tls(&self) -> anyhow::Result<Option<Tls>> {
+        let files = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (Some(_), None) => anyhow::bail!(
+                "--tls-cert needs --tls-key: give the certificate's private key too (PEM)"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "--tls-key needs --tls-cert: give the certificate (and its chain) too (PEM)"
+            ),
+            (None, None) => {
+                anyhow::ensure!(
+                    self.redirect_http.is_none(),
+                    "--redirect-http sends clients to HTTPS, which needs --tls-cert and --tls-key"
+                );
+                return Ok(None);
+            }
+        };
+        let tls = Tls::load(files).map_err(|error| anyhow::anyhow!("TLS: {error}"))?;
+        Ok(Some(tls))
     }
 
     /// The certificates of every `--egress-ca` file.
@@ -743,6 +784,7 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
     let cluster = args.cluster.config()?;
     let private = loaded.project.messaging.iter().any(|m| m.private);
     config.tokens = args.tokens(private, cluster.is_some())?;
+    let tls = args.tls()?;
     let data_dir = args.data_dir();
     raise_file_limit(args.max_connections);
     if args.admin_listen.is_some() {
@@ -791,17 +833,29 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
                 format!("cannot listen on {at} for --broker-listen (is the port in use?)")
             })?),
         };
+        let redirect_listener = match args.redirect_http {
+            None => None,
+            Some(Listen(at)) => {
+                Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+                    format!("cannot listen on {at} for --redirect-http (is the port in use?)")
+                })?)
+            }
+        };
+        let (http, ws) = match tls {
+            Some(_) => ("https", "wss"),
+            None => ("http", "ws"),
+        };
         banner!(
-            "wisp: serving {} on http://{addr}",
+            "wisp: serving {} on {http}://{addr}",
             args.project.project.display()
         );
         let generation = app.generation();
         print_routes(&generation);
         let hash = &generation.hub.scopes.get(0).hash;
-        banner!("  WebSocket channels at ws://{addr}/ws-{hash}/<channel>");
-        banner!("  broker protocol (SUBSCRIBE:, PUBLISH:) at ws://{addr}/ws-{hash}");
+        banner!("  WebSocket channels at {ws}://{addr}/ws-{hash}/<channel>");
+        banner!("  broker protocol (SUBSCRIBE:, PUBLISH:) at {ws}://{addr}/ws-{hash}");
         if let Some(listener) = &broker_listener {
-            banner!("  broker protocol at ws://{}/", listener.local_addr()?);
+            banner!("  broker protocol at {ws}://{}/", listener.local_addr()?);
         }
         if let Some(at) = args.admin_listen {
             let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
@@ -821,12 +875,27 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
             tokio::spawn(wisp::server::admin::serve(listener, app.clone(), settings));
         }
         if let Some(public) = &generation.public {
-            banner!("  files from {} at http://{addr}/", public.display());
+            banner!("  files from {} at {http}://{addr}/", public.display());
+        }
+        if let Some(tls) = &tls {
+            let files = tls.certificates().files();
+            banner!(
+                "  TLS certificate {}, key {} (read again when they change)",
+                files.cert.display(),
+                files.key.display()
+            );
+        }
+        if let Some(listener) = &redirect_listener {
+            banner!(
+                "  http://{}/ redirects to https:// on port {}",
+                listener.local_addr()?,
+                addr.port()
+            );
         }
         if let Some(cluster) = &cluster {
             let servers: Vec<String> = cluster.servers.iter().map(|url| redact(url)).collect();
             banner!(
-                "  cluster node {} via NATS at {} (link state at http://{addr}/_wisp/health)",
+                "  cluster node {} via NATS at {} (link state at {http}://{addr}/_wisp/health)",
                 cluster.node_id,
                 servers.join(", ")
             );
@@ -858,6 +927,8 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
         let listeners = wisp::server::Listeners {
             main: listener,
             broker: broker_listener,
+            redirect: redirect_listener,
+            tls,
         };
         let served = wisp::server::run(listeners, app, shutdown_signal()).await;
         reloading.abort();

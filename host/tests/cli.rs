@@ -19,7 +19,9 @@ fn command(args: &[&str]) -> Command {
         .env_remove("WISP_LOG")
         .env_remove("NO_COLOR")
         .env_remove("WISP_CLUSTER")
-        .env_remove("WISP_NODE_ID");
+        .env_remove("WISP_NODE_ID")
+        .env_remove("WISP_TLS_CERT")
+        .env_remove("WISP_TLS_KEY");
     command
 }
 
@@ -1195,4 +1197,101 @@ fn admin_listen_serves_metrics_and_the_console_apart_from_the_main_port() {
     assert_eq!(served, Some(1.0), "{body}");
     // Nothing administrative on the main port.
     assert!(server.get("/metrics").starts_with("HTTP/1.1 404"));
+}
+
+/// A self-signed certificate for localhost and its key, written to `cert.pem` and
+/// `key.pem` in `dir`; their paths.
+fn certificate_files(dir: &Path) -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("writing cert.pem");
+    std::fs::write(&key, made.key_pair.serialize_pem()).expect("writing key.pem");
+    (utf8(&cert).to_owned(), utf8(&key).to_owned())
+}
+
+#[test]
+fn serve_with_tls_says_https_and_wss_and_redirects_plain_http() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let (cert, key) = certificate_files(project.path());
+    // From the settings file, whose keys are the flags' names.
+    let file = settings_file(
+        project.path(),
+        &format!(
+            "project: {dir}\nlisten: 127.0.0.1:0\ntls-cert: {cert}\ntls-key: {key}\n\
+             redirect-http: 127.0.0.1:0\n"
+        ),
+    );
+    let server = Server::start(&["serve", "--settings", &file], &[], "settings from");
+    let banner = &server.banner;
+    let first = banner.lines().next().expect("a banner");
+    assert!(first.contains(" on https://127.0.0.1:"), "{banner}");
+    let port = first.rsplit(':').next().expect("a port");
+    for line in [
+        format!("WebSocket channels at wss://127.0.0.1:{port}/ws-"),
+        format!("broker protocol (SUBSCRIBE:, PUBLISH:) at wss://127.0.0.1:{port}/ws-"),
+        format!("TLS certificate {cert}, key {key} (read again when they change)"),
+        format!("redirects to https:// on port {port}"),
+    ] {
+        assert!(banner.contains(&line), "no `{line}` in:\n{banner}");
+    }
+    assert!(!banner.contains("ws://127"), "{banner}");
+    let redirect = banner
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .expect("the redirect listener's address");
+    let mut stream = std::net::TcpStream::connect(redirect).expect("connect");
+    write!(
+        stream,
+        "GET /x?y=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("a request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("the answer");
+    assert!(answer.starts_with("HTTP/1.1 308 "), "{answer}");
+    assert!(
+        answer.contains(&format!("location: https://localhost:{port}/x?y=1\r\n")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn tls_flags_come_in_pairs_and_unusable_files_stop_the_start() {
+    let project = empty_project();
+    let dir = utf8(project.path());
+    let (cert, key) = certificate_files(project.path());
+    let refused = |flags: &[&str]| {
+        let args = [&["serve", dir, "--listen", "127.0.0.1:0"][..], flags].concat();
+        let out = wisp(&args);
+        assert!(!out.status.success(), "{flags:?} started");
+        text(&out.stderr)
+    };
+    assert_eq!(
+        refused(&["--tls-cert", &cert]),
+        "error: --tls-cert needs --tls-key: give the certificate's private key too (PEM)\n"
+    );
+    assert_eq!(
+        refused(&["--tls-key", &key]),
+        "error: --tls-key needs --tls-cert: give the certificate (and its chain) too (PEM)\n"
+    );
+    assert_eq!(
+        refused(&["--redirect-http", "127.0.0.1:0"]),
+        "error: --redirect-http sends clients to HTTPS, which needs --tls-cert and --tls-key\n"
+    );
+    // The key given as the certificate, and the certificate as the key.
+    assert_eq!(
+        refused(&["--tls-cert", &key, "--tls-key", &cert]),
+        format!(
+            "error: TLS: {key}: no `BEGIN CERTIFICATE` block; --tls-cert takes the \
+             certificate (and its chain) in PEM\n"
+        )
+    );
+    let missing = format!("{dir}/missing.pem");
+    let message = refused(&["--tls-cert", &missing, "--tls-key", &key]);
+    assert!(
+        message.starts_with(&format!("error: TLS: cannot read {missing}: ")),
+        "{message}"
+    );
 }

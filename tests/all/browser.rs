@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use wisp_e2e::cdp::{Browser, Page};
-use wisp_e2e::{sample_server, sample_server_with_broker_listener, Server};
+use wisp_e2e::{
+    sample_server, sample_server_listening, sample_server_with_broker_listener, Listening, Server,
+};
 
 /// Joining, connecting and a message's round trip each take milliseconds; this is the bound.
 const WAIT: Duration = Duration::from_secs(10);
@@ -40,6 +42,42 @@ async fn two_pages_in_one_room_see_each_others_messages() -> Result<()> {
         wait_until(page, "bob's message", "lines().includes('bob: hi alice')").await?;
         let lines = page.eval("lines()").await?;
         assert_eq!(lines, json!(["alice: hi bob", "bob: hi alice"]));
+        assert_eq!(page.exceptions(), Vec::<String>::new());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_chat_page_works_over_https_and_wss() -> Result<()> {
+    use wisp::server::tls::{certificates::TlsFiles, Tls};
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])?;
+    let dir = tempfile::tempdir()?;
+    let files = TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, made.cert.pem())?;
+    std::fs::write(&files.key, made.key_pair.serialize_pem())?;
+    let listening = Listening {
+        tls: Some(Tls::load(files)?),
+        ..Listening::default()
+    };
+    let server = sample_server_listening(listening).await;
+    // The certificate is self-signed: trusted by this browser alone.
+    let browser = Browser::launch_with(&["--ignore-certificate-errors"]).await?;
+    let url = format!("https://{}/", server.addr);
+    let alice = join_at(&browser, &url, "browser-tls", "alice").await?;
+    let bob = join_at(&browser, &url, "browser-tls", "bob").await?;
+    send(&alice, "over wss").await?;
+    for page in [&alice, &bob] {
+        wait_until(
+            page,
+            "alice's message",
+            "lines().includes('alice: over wss')",
+        )
+        .await?;
+        // An https:// page may open wss:// sockets only: connected means wss.
+        assert_eq!(page.eval("location.protocol").await?, json!("https:"));
         assert_eq!(page.exceptions(), Vec::<String>::new());
     }
     Ok(())

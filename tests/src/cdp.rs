@@ -62,11 +62,18 @@ pub struct Page {
 impl Browser {
     /// Starts `$WISP_CHROMIUM` (default `chromium` on PATH) with a fresh profile and connects.
     pub async fn launch() -> Result<Self> {
+        Self::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with `flags` besides the usual ones
+    /// (`--ignore-certificate-errors` for a server with a self-signed certificate).
+    pub async fn launch_with(flags: &[&str]) -> Result<Self> {
         let binary = std::env::var_os("WISP_CHROMIUM").unwrap_or_else(|| "chromium".into());
         let profile = tempfile::tempdir().context("creating a Chromium profile dir")?;
         let mut command = Command::new(&binary);
         command
             .args(FLAGS)
+            .args(flags)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())

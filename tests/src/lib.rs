@@ -311,6 +311,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The broker protocol's own listener (`--broker-listen`), if it was started with one.
     pub broker_addr: Option<SocketAddr>,
+    /// `--redirect-http`'s listener, if it was started with one.
+    pub redirect_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
@@ -332,6 +334,29 @@ pub fn data_of(project: &Path) -> Arc<dyn wisp::state::StateEngine> {
     Arc::new(wisp::state::sqlite::Sqlite::in_dir(&root.path().join(name)))
 }
 
+/// What a test server listens with besides its main listener.
+#[derive(Clone, Default)]
+pub struct Listening {
+    /// The broker protocol at `/` of a second listener, as `--broker-listen` does.
+    pub broker: bool,
+    /// HTTPS and WSS, as `--tls-cert` and `--tls-key` do.
+    pub tls: Option<wisp::server::tls::Tls>,
+    /// A plain listener redirecting to HTTPS, as `--redirect-http` does.
+    pub redirect: bool,
+}
+
+/// A listener on 127.0.0.1, on a port the system picks, if `wanted`.
+async fn extra_listener(wanted: bool) -> (Option<tokio::net::TcpListener>, Option<SocketAddr>) {
+    if !wanted {
+        return (None, None);
+    }
+    let listener = tokio::net::TcpListener::bind(ANY_PORT)
+        .await
+        .expect("binding 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a bound listener's address");
+    (Some(listener), Some(addr))
+}
+
 /// Loads `project` (panicking with the problems if it is invalid), starts its app
 /// on `broker` and serves it on `addr` (127.0.0.1:0 but for a restart on the same
 /// port), on the runtime this runs on: how every test server starts.
@@ -342,7 +367,7 @@ async fn serve(
     state: Arc<dyn wisp::state::StateEngine>,
     config: ServerConfig,
     addr: SocketAddr,
-    with_broker: bool,
+    listening: Listening,
 ) -> Server {
     let loaded = match wisp::load::load(project, options) {
         Ok(loaded) => loaded,
@@ -356,16 +381,10 @@ async fn serve(
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    // `--broker-listen`'s listener, when asked for, on another port the system picks.
-    let (broker_listener, broker_addr) = if with_broker {
-        let listener = tokio::net::TcpListener::bind(ANY_PORT)
-            .await
-            .expect("binding 127.0.0.1:0");
-        let addr = listener.local_addr().expect("a bound listener's address");
-        (Some(listener), Some(addr))
-    } else {
-        (None, None)
-    };
+    // `--broker-listen`'s and `--redirect-http`'s listeners, when asked for, on other
+    // ports the system picks.
+    let (broker_listener, broker_addr) = extra_listener(listening.broker).await;
+    let (redirect_listener, redirect_addr) = extra_listener(listening.redirect).await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let running = tokio::spawn(async move {
         let shutdown = async {
@@ -374,6 +393,8 @@ async fn serve(
         let listeners = wisp::server::Listeners {
             main: listener,
             broker: broker_listener,
+            redirect: redirect_listener,
+            tls: listening.tls,
         };
         wisp::server::run(listeners, app, shutdown)
             .await
@@ -382,6 +403,7 @@ async fn serve(
     Server {
         addr,
         broker_addr,
+        redirect_addr,
         shutdown: Some(tx),
         running: Some(running),
         client: Client::builder(TokioExecutor::new()).build_http(),
@@ -458,7 +480,7 @@ impl Server {
                 state,
                 config,
                 ANY_PORT,
-                false,
+                Listening::default(),
             )
             .await
         });
@@ -478,19 +500,30 @@ impl Server {
 
     /// Like [`Self::start_with`], with the given load options.
     pub async fn start_loaded(project: &Path, options: &LoadOptions, config: ServerConfig) -> Self {
-        Self::start_loaded_at(project, options, config, ANY_PORT, false).await
+        Self::start_loaded_at(project, options, config, ANY_PORT, Listening::default()).await
+    }
+
+    /// `project` served with [`test_config`] and the extra listeners (or TLS) of
+    /// `listening`.
+    pub async fn start_listening(project: &Path, listening: Listening) -> Self {
+        Self::start_loaded_at(project, &test_options(), test_config(), ANY_PORT, listening).await
     }
 
     /// `project` served with [`test_config`] on `addr`: a server restarted where the
     /// last one was, for clients that reconnect to the address they knew.
     pub async fn start_at(project: &Path, addr: SocketAddr) -> Self {
-        Self::start_loaded_at(project, &test_options(), test_config(), addr, false).await
+        let listening = Listening::default();
+        Self::start_loaded_at(project, &test_options(), test_config(), addr, listening).await
     }
 
     /// `project` served with [`test_config`], and the broker protocol also at `/` of a
     /// second listener ([`Server::broker_addr`]), as `wisp serve --broker-listen` does.
     pub async fn start_with_broker_listener(project: &Path) -> Self {
-        Self::start_loaded_at(project, &test_options(), test_config(), ANY_PORT, true).await
+        let listening = Listening {
+            broker: true,
+            ..Listening::default()
+        };
+        Self::start_loaded_at(project, &test_options(), test_config(), ANY_PORT, listening).await
     }
 
     async fn start_loaded_at(
@@ -498,12 +531,12 @@ impl Server {
         options: &LoadOptions,
         config: ServerConfig,
         addr: SocketAddr,
-        with_broker: bool,
+        listening: Listening,
     ) -> Self {
         init_test_process();
         let state = data_of(project);
         let broker = Arc::new(LocalBroker::new());
-        serve(project, options, broker, state, config, addr, with_broker).await
+        serve(project, options, broker, state, config, addr, listening).await
     }
 
     /// Starts a graceful shutdown; the handle completes when the server has.
@@ -635,7 +668,13 @@ pub fn ws_path(channel: &str) -> String {
 }
 
 /// The next data frame's text (binary frames as lossy UTF-8), or `None` after `wait`.
-pub async fn next_text(ws: &mut WsClient, wait: std::time::Duration) -> Option<String> {
+pub async fn next_text<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    wait: std::time::Duration,
+) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let deadline = tokio::time::Instant::now() + wait;
@@ -685,6 +724,11 @@ pub async fn raw_exchange(
 /// served.
 pub async fn sample_server() -> Server {
     Server::start(&built_samples()).await
+}
+
+/// The sample project, served with the extra listeners (or TLS) of `listening`.
+pub async fn sample_server_listening(listening: Listening) -> Server {
+    Server::start_listening(&built_samples(), listening).await
 }
 
 /// The sample project, served with the broker protocol's own listener too.

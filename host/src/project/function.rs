@@ -49,6 +49,8 @@ pub struct Function {
     /// What its outbound HTTP may reach beyond public addresses (`wisp.egress`), on top of
     /// the serve settings' allow list.
     pub egress: Vec<Allow>,
+    /// Which other origins' pages may call it (`wisp.cors`), if not the project's.
+    pub cors: super::cors::FunctionCors,
 }
 
 /// What runs a function.
@@ -175,6 +177,15 @@ pub(crate) fn parse(
             None => {}
         }
     }
+    let cors = super::cors::function(&wisp);
+    if cors != super::cors::FunctionCors::Project
+        && !matches!(trigger, Some(Trigger::Http { .. }) | None)
+    {
+        wisp.warning(
+            "cors",
+            "CORS is for functions with an http or https trigger; ignored",
+        );
+    }
     wisp.finish();
 
     let source = match source.as_str() {
@@ -205,6 +216,7 @@ pub(crate) fn parse(
         wasm: wasm.unwrap_or(artifact),
         build,
         egress,
+        cors,
     });
     Parsed {
         function,
@@ -323,6 +335,15 @@ fn check_paths(t: &Map, paths: &[String], kind: &str) -> bool {
 const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
 ];
+
+/// `method` in upper case if it is one of [`METHODS`], else why not.
+pub(super) fn http_method(method: &str) -> Result<String, String> {
+    let upper = method.to_ascii_uppercase();
+    match METHODS.contains(&upper.as_str()) {
+        true => Ok(upper),
+        false => Err(unknown_method(method)),
+    }
+}
 
 /// Why `method` is refused, with the method it most likely meant.
 fn unknown_method(method: &str) -> String {

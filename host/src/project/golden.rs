@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::cors::{Cors, FunctionCors};
 use super::{load, Loaded, Project, Trigger};
 
 fn fixtures() -> PathBuf {
@@ -41,6 +42,9 @@ fn summary(project: &Project) -> String {
     let apps = project.applications.join(", ");
     let (id, name) = (&project.id, &project.name);
     writeln!(out, "project {name} id={id} applications=[{apps}]").unwrap();
+    if let Some(cors) = &project.cors {
+        writeln!(out, "cors {}", cors_summary(cors)).unwrap();
+    }
     let scoped = |app: &Option<String>, name: &str| match app {
         Some(app) => format!("{app}/{name}"),
         None => name.to_string(),
@@ -86,6 +90,11 @@ fn summary(project: &Project) -> String {
             },
             Trigger::P2p { service, command } => format!("p2p service={service} command={command}"),
         };
+        let trigger = match &f.cors {
+            FunctionCors::Project => trigger,
+            FunctionCors::Off => format!("{trigger} cors=off"),
+            FunctionCors::Own(cors) => format!("{trigger} cors=({})", cors_summary(cors)),
+        };
         let line = f.call_line.map_or("?".to_string(), |l| l.to_string());
         let build = f
             .build
@@ -105,6 +114,21 @@ fn summary(project: &Project) -> String {
         .unwrap();
     }
     out
+}
+
+fn cors_summary(cors: &Cors) -> String {
+    let origins = cors
+        .origins
+        .as_ref()
+        .map_or("*".to_string(), |origins| origins.join(","));
+    format!(
+        "origins={origins} methods=[{}] headers=[{}] expose-headers=[{}] max-age={:?} credentials={}",
+        cors.methods.join(","),
+        cors.headers.join(","),
+        cors.expose_headers.join(","),
+        cors.max_age,
+        cors.credentials
+    )
 }
 
 fn render(loaded: &Loaded, root: &Path) -> String {

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! <root>/config.yaml                 required: id, name, description, tags, notification.email;
-//!                                    Wisp only: wisp.origins (see [`Project::origins`])
+//!                                    Wisp only: wisp.origins (see [`Project::origins`]),
+//!                                    wisp.cors (see [`cors`])
 //! <root>/functions/<name>.yaml       a function; the file stem is its name
 //! <root>/messaging/<name>.yaml       channels that may be used, and their WebSocket bridge
 //! <root>/domains/<name>.yaml         a host name (fqdn) that functions refer to by name
@@ -35,6 +36,7 @@
 //! resource.
 
 mod checks;
+pub mod cors;
 mod diagnostics;
 mod domain;
 pub mod egress;
@@ -81,6 +83,9 @@ pub struct Project {
     /// whose pages may open the project's WebSockets, against other sites' pages
     /// using a visitor's browser. `None`, the default: any page may.
     pub origins: Option<Vec<String>>,
+    /// `wisp: {cors: {...}}` in `config.yaml`: which other origins' pages may call the
+    /// HTTP functions (each function may replace it). `None`, the default: none may.
+    pub cors: Option<cors::Cors>,
 }
 
 /// What [`load`] found.
@@ -201,5 +206,6 @@ fn read_project(given: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Proje
         databases,
         storages,
         origins: config.origins,
+        cors: config.cors,
     })
 }

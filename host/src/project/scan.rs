@@ -186,15 +186,18 @@ pub(crate) struct Config {
     pub name: Option<String>,
     /// `wisp.origins` (the project's only): see [`Project::origins`](super::Project::origins).
     pub origins: Option<Vec<String>>,
+    /// `wisp.cors` (the project's only): see [`Project::cors`](super::Project::cors).
+    pub cors: Option<super::cors::Cors>,
 }
 
 /// Reads a `config.yaml`: `id`, `name`, `description`, `tags`, and for the project also
-/// `notification: {email}` and Wisp's own `wisp: {origins: [...]}`.
+/// `notification: {email}` and Wisp's own `wisp: {origins: [...], cors: {...}}`.
 pub(crate) fn config(top: Map, project: bool) -> Config {
     let mut config = Config {
         id: top.string("id").unwrap_or_default(),
         name: top.string("name").filter(|n| !n.is_empty()),
         origins: None,
+        cors: None,
     };
     top.string("description");
     top.strings("tags");
@@ -204,6 +207,7 @@ pub(crate) fn config(top: Map, project: bool) -> Config {
         notification.finish();
         let wisp = top.section("wisp");
         config.origins = wisp.get("origins").map(|_| origins(&wisp));
+        config.cors = super::cors::project(&wisp);
         wisp.finish();
     }
     top.finish();
@@ -228,7 +232,7 @@ fn origins(wisp: &Map) -> Vec<String> {
 
 /// `scheme://host[:port]`, loosely: a scheme, `://`, and a host part with no path,
 /// query or fragment.
-fn is_origin(origin: &str) -> bool {
+pub(crate) fn is_origin(origin: &str) -> bool {
     origin.split_once("://").is_some_and(|(scheme, host)| {
         !scheme.is_empty()
             && scheme

@@ -20,6 +20,7 @@
 
 use super::flusher::{panic_message, FlushClient, Flushers, Job};
 use super::framelog::{Piece, Slices, View};
+use super::stream::ClientStream;
 use bytes::{Buf, Bytes};
 use std::any::Any;
 use std::collections::VecDeque;
@@ -29,7 +30,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// The channel a client reads, as the client sees it.
@@ -52,7 +52,7 @@ pub trait Channel: Send + Sync {
 pub struct Outbound {
     /// The connection's id: the origin of what it publishes.
     pub id: u64,
-    stream: TcpStream,
+    stream: ClientStream,
     channel: Arc<dyn Channel>,
     /// The flusher (and the feed's part) that writes this client.
     pub part: usize,
@@ -124,7 +124,7 @@ impl Outbound {
     /// A client of `channel`; [`Feeds::join`](super::feed::Feeds::join) makes these.
     pub fn new(
         id: u64,
-        stream: TcpStream,
+        stream: ClientStream,
         channel: Arc<dyn Channel>,
         part: usize,
         limit: usize,
@@ -154,7 +154,7 @@ impl Outbound {
     }
 
     /// The socket, for [`SocketIo`](super::socket_io::SocketIo) to read.
-    pub(super) fn stream(&self) -> &TcpStream {
+    pub(super) fn stream(&self) -> &ClientStream {
         &self.stream
     }
 
@@ -382,7 +382,7 @@ fn behind(state: &State, end: u64) -> u64 {
 /// Writes what the client has pending (its log range from `view`, less its own
 /// publishes, with its own frames where they were queued) until all is written
 /// (`Ok`) or the socket would block.
-fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Result<()> {
+fn write_pending(stream: &ClientStream, state: &mut State, view: &View) -> io::Result<()> {
     loop {
         skip_own(state);
         let end = if state.detached {
@@ -426,7 +426,8 @@ fn write_pending(stream: &TcpStream, state: &mut State, view: &View) -> io::Resu
             }
         }
         if out.is_empty() {
-            return Ok(());
+            // Over TLS, what the socket did not take of the last write waits here.
+            return stream.try_flush();
         }
         let written = stream.try_write_vectored(out.slices())?;
         if written == 0 {

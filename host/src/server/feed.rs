@@ -19,12 +19,12 @@
 use super::cursor::{Channel, Outbound};
 use super::flusher::{FlushPart, Flushers, Job};
 use super::framelog::{Log, View};
+use super::stream::ClientStream;
 use crate::messaging::broker::{Broker, Reach, Sink, SinkId};
 use crate::messaging::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::net::TcpStream;
 
 pub(super) use crate::messaging::broker::next_sink_id as next_id;
 
@@ -317,7 +317,7 @@ impl Feeds {
         topic: &str,
         enveloped: bool,
         reach: Reach,
-        stream: TcpStream,
+        stream: ClientStream,
         limit: usize,
     ) -> Arc<Outbound> {
         let key = feed_key(topic, enveloped);
@@ -361,10 +361,10 @@ impl Feeds {
     pub fn join_at(
         &self,
         feed: &Arc<Feed>,
-        stream: TcpStream,
+        stream: ClientStream,
         limit: usize,
         catch_up: Option<(u64, Vec<bytes::Bytes>)>,
-    ) -> Result<Arc<Outbound>, (TcpStream, Option<u64>)> {
+    ) -> Result<Arc<Outbound>, (ClientStream, Option<u64>)> {
         // A feed whose last client left meanwhile is no longer followed: ask for it again.
         let topics = lock(&self.topics);
         if !topics
@@ -397,12 +397,12 @@ impl Feeds {
 
     /// Adds a connection to followed `feed` with no catch-up, whatever its state: for a
     /// client about to be closed, which needs its place to send the close from.
-    pub fn join_live(&self, feed: &Arc<Feed>, stream: TcpStream, limit: usize) -> Arc<Outbound> {
+    pub fn join_live(&self, feed: &Arc<Feed>, stream: ClientStream, limit: usize) -> Arc<Outbound> {
         self.attach(feed, stream, limit)
     }
 
     /// A new client of `feed` on `stream`, written by the next flusher in turn.
-    fn attach(&self, feed: &Arc<Feed>, stream: TcpStream, limit: usize) -> Arc<Outbound> {
+    fn attach(&self, feed: &Arc<Feed>, stream: ClientStream, limit: usize) -> Arc<Outbound> {
         let part = self.flushers.next_shard();
         let client = Outbound::new(next_id(), stream, feed.clone(), part, limit);
         feed.add(&client);

@@ -8,6 +8,7 @@
 use super::cursor::Outbound;
 use super::feed::Feed;
 use super::replay::{continuous, entry_frame, Ask, HISTORY_GONE};
+use super::stream::ClientStream;
 use super::App;
 use crate::messaging::{Kept, Message};
 use crate::project::History;
@@ -16,7 +17,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// How long a join may wait for its channel's task to find the log.
 const JOIN_WAIT: Duration = Duration::from_secs(5);
@@ -104,7 +104,7 @@ pub async fn join(
     app: &Arc<App>,
     channel: &str,
     topic: &str,
-    stream: TcpStream,
+    stream: ClientStream,
     kept: History,
     ask: Option<&Ask>,
     enveloped: bool,
@@ -184,7 +184,7 @@ pub async fn join(
 fn refuse(
     app: &App,
     feed: &Arc<Feed>,
-    stream: TcpStream,
+    stream: ClientStream,
     code: u16,
     reason: &'static str,
 ) -> (Arc<Outbound>, Result<(), (u16, &'static str)>) {

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, HOST, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, HOST, ORIGIN, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use std::any::Any;
 use std::convert::Infallible;
@@ -92,6 +92,9 @@ async fn answer(
     if connection.listener == super::Listener::Broker {
         return (broker_listener(app, connection, req), None);
     }
+    if let super::Listener::Redirect { port } = connection.listener {
+        return (super::tls::redirect::handle(req.uri(), host, port), None);
+    }
     if req.uri().path().starts_with("/ws-") {
         return (super::websocket::handle(app, connection, req), None);
     }
@@ -103,6 +106,11 @@ async fn answer(
     }
     // One deployment for the whole request: its route's index is into its functions.
     let generation = app.generation();
+    if req.method() == Method::OPTIONS {
+        if let Some(response) = super::cors::preflight(&generation, &req, host) {
+            return (response, None);
+        }
+    }
     let target = generation
         .router
         .find(req.method().as_str(), host, req.uri().path());
@@ -110,7 +118,15 @@ async fn answer(
     let response = match target {
         RouteMatch::Found(index) => {
             function = Some(generation.hub.deployment().functions[index].name.clone());
-            invoke(app, generation, &connection, index, req).await
+            match generation.cors[index].clone() {
+                None => invoke(app, generation, &connection, index, req).await,
+                Some(cors) => {
+                    let origin = req.headers().get(ORIGIN).cloned();
+                    let mut response = invoke(app, generation, &connection, index, req).await;
+                    super::cors::answer(&cors, origin.as_ref(), &mut response);
+                    response
+                }
+            }
         }
         RouteMatch::NotFound => not_found(&generation, &req).await,
         RouteMatch::MethodNotAllowed(allow) => {

@@ -1,9 +1,11 @@
 //! The network side: HTTP/1.1 with keep-alive, functions by route, on the main
 //! listener; optionally a second one for the broker protocol alone (`--broker-listen`).
+//! With TLS both speak HTTPS and WSS, and a third may send plain HTTP there ([`tls`]).
 //!
 //! # Layout
 //! - [`router`]: method + path + Host → function.
 //! - [`http`]: one request → one invocation → one response.
+//! - [`cors`]: preflights and `Access-Control-Allow-Origin` (`wisp.cors`).
 //! - [`websocket`]: the WebSocket bridge to channels.
 //! - [`broker_protocol`]: the broker tutorial's text protocol, many channels on one socket.
 //! - [`feed`]: a channel's WebSocket clients, as one subscriber of the broker.
@@ -12,6 +14,7 @@
 //! - [`cursor`]: one client's place in its channel's frame log, and its own frames.
 //! - [`flusher`]: the tasks that write clients out, one per worker thread.
 //! - [`framelog`]: a channel's outgoing frames, written once for every client.
+//! - [`stream`]: a client's connection, TCP or TLS, as the fan-out writes it.
 //! - [`static_files`]: the project's `public/` folder.
 //! - [`health`]: `GET /_wisp/health`, whether the node is up.
 //! - [`client_js`]: `GET /_wisp/client.js`, the JavaScript client for channels.
@@ -19,14 +22,16 @@
 //! - [`access`]: the access log, a line per request and per WebSocket closed.
 //! - [`admin`]: the admin listener: `/metrics`, and the console with its API.
 //! - [`limits`]: connection limits, total and per client address.
+//! - [`tls`]: HTTPS and WSS (`--tls-cert`), and `--redirect-http`'s listener.
 //!
-//! The WebSocket fan-out's modules, [`feed`] to [`framelog`], each use only the
+//! The WebSocket fan-out's modules, [`feed`] to [`stream`], each use only the
 //! ones listed after them.
 
 pub mod access;
 pub mod admin;
 pub mod broker_protocol;
 pub mod client_js;
+pub mod cors;
 pub mod cursor;
 pub mod feed;
 pub mod flusher;
@@ -40,8 +45,10 @@ pub mod response;
 pub mod router;
 pub mod socket_io;
 pub mod static_files;
+pub mod stream;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod websocket;
 
 use crate::abi::http_event::{BoxError, HttpLimits, ResponseBody};
@@ -166,6 +173,8 @@ pub struct Generation {
     pub public: Option<PathBuf>,
     /// The origins whose pages may open WebSockets (`wisp.origins`); `None`: any.
     pub origins: Option<Vec<String>>,
+    /// What each HTTP function allows other origins' pages (`wisp.cors`), by function.
+    pub cors: Vec<Option<Arc<crate::project::cors::Cors>>>,
     /// 1 for the first deployment, one more for each reload.
     pub number: u64,
     /// The project it deploys, as loaded.
@@ -217,6 +226,7 @@ impl App {
             router: parts.router,
             public: parts.public,
             origins: parts.origins,
+            cors: parts.cors,
             number: 1,
             project: parts.project,
         };
@@ -269,6 +279,7 @@ impl App {
             router: parts.router,
             public: parts.public,
             origins: parts.origins,
+            cors: parts.cors,
             number: old.number + 1,
             project: parts.project,
         });
@@ -288,6 +299,7 @@ struct Parts {
     router: Router,
     public: Option<PathBuf>,
     origins: Option<Vec<String>>,
+    cors: Vec<Option<Arc<crate::project::cors::Cors>>>,
 }
 
 impl Parts {
@@ -315,6 +327,7 @@ impl Parts {
             triggers: loaded.triggers,
             public,
             origins: loaded.project.origins.clone(),
+            cors: loaded.cors,
             project: Arc::new(loaded.project),
         };
         (parts, Arc::new(deployment))
@@ -360,6 +373,8 @@ pub enum Listener {
     Main,
     /// The broker protocol at `/`, for the project's channels, and nothing else.
     Broker,
+    /// Plain HTTP answered with redirects to HTTPS on the main listener's `port`.
+    Redirect { port: u16 },
 }
 
 /// The listeners a server accepts on.
@@ -367,11 +382,20 @@ pub struct Listeners {
     pub main: TcpListener,
     /// `--broker-listen`'s, if given.
     pub broker: Option<TcpListener>,
+    /// `--redirect-http`'s, if given (with `tls` only).
+    pub redirect: Option<TcpListener>,
+    /// With it, the main and broker listeners speak TLS (HTTPS and WSS).
+    pub tls: Option<tls::Tls>,
 }
 
 impl From<TcpListener> for Listeners {
     fn from(main: TcpListener) -> Self {
-        Self { main, broker: None }
+        Self {
+            main,
+            broker: None,
+            redirect: None,
+            tls: None,
+        }
     }
 }
 
@@ -383,15 +407,27 @@ pub async fn run(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let Listeners { main, broker } = listeners.into();
+    let Listeners {
+        main,
+        broker,
+        redirect,
+        tls,
+    } = listeners.into();
     tokio::pin!(shutdown);
     let trimmer = tokio::spawn(trim_after_crowds(app.clone()));
+    let reloader = tls.as_ref().map(tls::Tls::start_reloading);
+    let https_port = main.local_addr()?.port();
     loop {
         let (accepted, listener) = tokio::select! {
             accepted = main.accept() => (accepted, Listener::Main),
             accepted = accept_on(broker.as_ref()) => (accepted, Listener::Broker),
+            accepted = accept_on(redirect.as_ref()) => (accepted, Listener::Redirect { port: https_port }),
             () = &mut shutdown => break,
         };
+        // The redirect listener's connections are plain; the others, TLS if it is on.
+        let tls = tls
+            .as_ref()
+            .filter(|_| !matches!(listener, Listener::Redirect { .. }));
         let (stream, peer) = match accepted {
             Ok(conn) => conn,
             Err(error) => {
@@ -405,7 +441,11 @@ pub async fn run(
             Ok(permit) => permit,
             Err(refused) => {
                 tracing::warn!(%peer, %refused, "connection refused");
-                app.tasks.spawn(refuse(stream, refused));
+                // A TLS client could not read the plain 503, and a handshake is the
+                // work the limit is there to refuse: it is closed.
+                if tls.is_none() {
+                    app.tasks.spawn(refuse(stream, refused));
+                }
                 continue;
             }
         };
@@ -416,12 +456,21 @@ pub async fn run(
             listener,
             _permit: permit,
         });
-        app.tasks
-            .spawn(serve_connection(app.clone(), stream, connection));
+        match tls {
+            None => app
+                .tasks
+                .spawn(serve_connection(app.clone(), stream, connection)),
+            Some(tls) => app
+                .tasks
+                .spawn(tls::serve(app.clone(), tls.clone(), stream, connection)),
+        };
     }
 
-    drop((main, broker));
+    drop((main, broker, redirect));
     trimmer.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     let open = app.gate.open();
     tracing::info!(open, drain = ?app.config.drain, "shutting down: no new connections; draining");
     app.shutdown.send_replace(true);
@@ -478,11 +527,11 @@ async fn trim_after_crowds(app: Arc<App>) {
     }
 }
 
-async fn serve_connection(
-    app: Arc<App>,
-    stream: tokio::net::TcpStream,
-    connection: Arc<Connection>,
-) {
+/// Serves HTTP on `stream`: the accepted TCP stream, or the TLS session over it.
+async fn serve_connection<S>(app: Arc<App>, stream: S, connection: Arc<Connection>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut shutdown = app.shutdown.subscribe();
     let peer = connection.peer;
     let handler = app.clone();

@@ -15,6 +15,7 @@
 //! epoch a client needs for its next `since`.
 
 use super::cursor::Outbound;
+use super::stream::ClientStream;
 use super::App;
 use crate::messaging::broker::Reach;
 use crate::messaging::{envelope_frame, Message};
@@ -22,7 +23,6 @@ use crate::project::History;
 use crate::state::{LogEntry, LogRead, Range, MAX_READ};
 use bytes::Bytes;
 use std::sync::Arc;
-use tokio::net::TcpStream;
 
 /// The close code for a `since` that cannot be honoured.
 pub const HISTORY_GONE: u16 = 4412;
@@ -92,7 +92,7 @@ pub fn join(
     channel: &str,
     topic: &str,
     reach: Reach,
-    stream: TcpStream,
+    stream: ClientStream,
     kept: History,
     ask: &Ask,
     enveloped: bool,

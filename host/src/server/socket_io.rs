@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The socket as tungstenite sees it: reads come straight from the socket (after
@@ -51,18 +51,7 @@ impl AsyncRead for SocketIo {
             self.release_read_ahead();
             return Poll::Ready(Ok(()));
         }
-        let stream = self.outbound.stream();
-        loop {
-            ready!(stream.poll_read_ready(cx))?;
-            match stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(error) => return Poll::Ready(Err(error)),
-            }
-        }
+        self.outbound.stream().poll_read(cx, buf)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::feed::Feeds;
 use super::flusher::Flushers;
+use super::stream::ClientStream;
 use crate::messaging::broker::{Broker, LocalBroker, SinkId};
 use crate::messaging::Message;
 use bytes::Bytes;
@@ -21,10 +22,10 @@ pub async fn fixture(flushers: usize) -> (Arc<dyn Broker>, Feeds, TcpListener) {
 }
 
 /// A connected pair: the server's side and the client's.
-pub async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+pub async fn pair(listener: &TcpListener) -> (ClientStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap());
     let (server, client) = tokio::join!(listener.accept(), client);
-    (server.unwrap().0, client.unwrap())
+    (server.unwrap().0.into(), client.unwrap())
 }
 
 /// Reads whole unmasked frames until `count` payloads have come.

@@ -24,6 +24,7 @@ use super::cursor::{Outbound, Status};
 use super::feed::Feeds;
 use super::response::text;
 use super::socket_io::SocketIo;
+use super::stream::ClientStream;
 use super::{follow, replay};
 use super::{App, Connection};
 use crate::abi::http_event::ResponseBody;
@@ -38,10 +39,8 @@ use hyper::header::{
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -168,12 +167,12 @@ pub fn handle(
             Ok(upgraded) => upgraded,
             Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
         };
-        // The connection is the server's own TCP stream; take it back from hyper so
-        // that the flushers write the channel's messages to it.
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        // The connection is the server's own TCP stream (or a TLS session over it);
+        // take it back from hyper so that the flushers write the channel's messages
+        // to it.
+        let Ok((stream, read_ahead)) = ClientStream::from_upgrade(upgraded) else {
             return tracing::error!("WebSocket upgrade on a connection that is not TCP");
         };
-        let stream = parts.io.into_inner();
         let (outbound, caught_up) = match (&followed, &catch_up) {
             // Cluster mode, a channel that keeps history: fed from its log.
             (Some(kept), catch_up) => {
@@ -209,7 +208,7 @@ pub fn handle(
             .write_buffer_size(0)
             .max_message_size(Some(limits.max_message))
             .max_frame_size(Some(limits.max_message));
-        let io = SocketIo::new(outbound.clone(), parts.read_buf);
+        let io = SocketIo::new(outbound.clone(), read_ahead);
         let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         if let Err((code, reason)) = caught_up {
             tracing::info!(socket = outbound.id, channel = %channel.escape_debug(), code, reason, "WebSocket catch-up refused");
