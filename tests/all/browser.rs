@@ -760,3 +760,71 @@ async fn the_client_mends_a_url_glued_to_the_host_as_taubytes_frontends_build_it
     page.wait_for("got.includes('mended')", WAIT).await.unwrap();
     assert_eq!(page.exceptions(), Vec::<String>::new());
 }
+
+/// The console at `/` of the admin listener, as an operator opens it: with the token in the
+/// address, it lists the sample's routes and resources, shows an invocation once one has
+/// run, and tails a channel live.
+#[tokio::test]
+async fn the_console_lists_what_is_served_and_tails_a_channel() -> Result<()> {
+    wisp::metrics::enable();
+    let server = sample_server().await;
+    let admin = server
+        .admin(wisp::server::admin::AdminSettings {
+            token: Some("console-secret".into()),
+            metrics_open: false,
+        })
+        .await;
+    let browser = Browser::launch().await?;
+    let page = browser.new_page().await?;
+    let text = "document.body.innerText";
+
+    page.goto(&format!("http://{admin}/?token=console-secret"))
+        .await?;
+    console_wait(&page, "the routes", "/api/publish", "routes").await?;
+    console_wait(&page, "the resources", "test-channel", "resources").await?;
+
+    page.eval(
+        "document.getElementById('tail-channel').value = 'test-channel';
+         document.getElementById('tail-form').requestSubmit(); true",
+    )
+    .await?;
+    console_wait(&page, "the tail", "following test-channel", "tail-state").await?;
+    let reply = server
+        .post("/api/publish?channel=test-channel", "hello console")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    console_wait(&page, "the tailed message", "hello console", "tail-log").await?;
+    console_wait(&page, "the invocation", "publish_message", "invocations").await?;
+    let row = page
+        .eval(
+            "[...document.querySelectorAll('#invocations tr')]
+                .map(tr => [...tr.cells].map(td => td.textContent))
+                .find(cells => cells[1] === 'publish_message')",
+        )
+        .await?;
+    assert_eq!(row[2], json!("ok"), "the invocation's row: {row}");
+    assert_eq!(page.exceptions(), Vec::<String>::new());
+
+    // Without the token the page is not served at all.
+    let bare = browser.new_page().await?;
+    bare.goto(&format!("http://{admin}/")).await?;
+    let shown = bare.eval(text).await?;
+    assert!(
+        !shown.as_str().unwrap_or("").contains("Routes"),
+        "the console was shown without its token: {shown}"
+    );
+    Ok(())
+}
+
+/// Waits until the console's element `id` shows `expected`; on failure, says what it shows.
+async fn console_wait(page: &Page, what: &str, expected: &str, id: &str) -> Result<()> {
+    let condition = format!("document.getElementById({id:?}).textContent.includes({expected:?})");
+    let Err(error) = page.wait_for(&condition, WAIT).await else {
+        return Ok(());
+    };
+    let shown = page
+        .eval("document.body.innerText")
+        .await
+        .unwrap_or_else(|e| json!(format!("unreadable: {e:#}")));
+    Err(error).with_context(|| format!("waiting for {what}; the console shows {shown}"))
+}
