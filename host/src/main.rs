@@ -129,15 +129,17 @@ struct ServeArgs {
     /// (`ws://ADDR/`: SUBSCRIBE:<channel>, UNSUBSCRIBE:<channel>,
     /// PUBLISH:<channel>:<content>), for the project's channels. The main port serves the
     /// same protocol at /ws-<project hash>
+    /// (HOST:PORT, PORT or :PORT, as --listen)
     #[arg(long, value_name = "ADDR")]
-    broker_listen: Option<SocketAddr>,
+    broker_listen: Option<Listen>,
     /// Run `wisp build` first
     #[arg(long)]
     build: bool,
     /// Serve /metrics (Prometheus text format) and the console (at /) on this address;
-    /// without it nothing administrative is exposed and nothing is counted
+    /// without it nothing administrative is exposed and nothing is counted (HOST:PORT, PORT
+    /// or :PORT, as --listen)
     #[arg(long, value_name = "ADDR")]
-    admin_listen: Option<SocketAddr>,
+    admin_listen: Option<Listen>,
     /// Require this token on the admin listener (`?token=` or `Authorization: Bearer`)
     #[arg(
         long,
@@ -829,9 +831,11 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let broker_listener = match args.broker_listen {
             None => None,
-            Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
-                format!("cannot listen on {at} for --broker-listen (is the port in use?)")
-            })?),
+            Some(Listen(at)) => {
+                Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+                    format!("cannot listen on {at} for --broker-listen (is the port in use?)")
+                })?)
+            }
         };
         let redirect_listener = match args.redirect_http {
             None => None,
@@ -857,7 +861,7 @@ fn serve(mut args: ServeArgs, reloads: Reloads) -> anyhow::Result<()> {
         if let Some(listener) = &broker_listener {
             banner!("  broker protocol at {ws}://{}/", listener.local_addr()?);
         }
-        if let Some(at) = args.admin_listen {
+        if let Some(Listen(at)) = args.admin_listen {
             let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
                 format!("cannot listen on {at} for --admin-listen (is the port in use?)")
             })?;

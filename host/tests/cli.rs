@@ -1159,8 +1159,9 @@ fn admin_listen_serves_metrics_and_the_console_apart_from_the_main_port() {
         utf8(project.path()),
         "--listen",
         "127.0.0.1:0",
+        // A port alone, as --listen takes it: on 127.0.0.1.
         "--admin-listen",
-        "127.0.0.1:0",
+        ":0",
         "--admin-token",
         "t0ken",
     ];
