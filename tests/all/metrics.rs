@@ -317,3 +317,51 @@ async fn with_a_token_nothing_is_answered_without_it() {
     );
     assert_eq!(admin_get(admin, "/api/overview").await.0, 401);
 }
+
+#[tokio::test]
+async fn messages_a_function_cannot_keep_up_with_are_dropped_and_counted() {
+    wisp::metrics::enable();
+    let p = project("flooded");
+    // Each message runs for its whole 100 ms timeout: the function falls behind at once.
+    p.file(
+        "functions/flooded_slow.yaml",
+        "source: .\ntrigger:\n  type: pubsub\n  channel: flooded/slow\n\
+         execution:\n  timeout: 100ms\n  memory: 64MB\n  call: spin\n",
+    );
+    p.artifact("flooded_slow", &test_wasm("faults"));
+    let mut config = test_config();
+    config.websocket.publish_rate = 0;
+    let server = Server::start_with(p.path(), config).await;
+    let admin = server.admin(AdminSettings::default()).await;
+    let before = scrape(admin).await;
+    let published = |text: &str| {
+        count(
+            text,
+            "wisp_messages_published_total",
+            &[("resource", "flooded")],
+        )
+    };
+    let drops = |text: &str| count(text, "wisp_queue_drops_total", &[("queue", "function")]);
+
+    // A function's queue holds 1,024 messages; 1,500 sent at once overflow it.
+    let mut ws = server.ws(&ws_path("flooded/slow")).await;
+    for i in 0..1500 {
+        ws.feed(Message::text(format!("m{i}"))).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let after = loop {
+        let now = scrape(admin).await;
+        if published(&now) - published(&before) >= 1500.0 {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all 1,500 were published: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // At most 1,024 queued and one running; fewer than 100 can have run by now.
+    let dropped = drops(&after) - drops(&before);
+    assert!(dropped >= 300.0, "{dropped} dropped: {after}");
+}
