@@ -1006,17 +1006,20 @@ impl Reloader {
                     change.saved
                 }
             };
-            let built = self.reload(saved).await;
+            let (built, folders) = self.reload(saved).await;
             if let Some(watch) = &mut watch {
                 watch.absorb(&built);
+                for added in watch.widen(&folders) {
+                    banner!("wisp: also watching {}", added.display());
+                }
             }
         }
     }
 
     /// Builds (if asked), loads and swaps in the project; on any failure says why and
     /// leaves the deployment serving as it was. Returns the wasm files a build may have
-    /// written.
-    async fn reload(&self, saved: std::time::SystemTime) -> Vec<PathBuf> {
+    /// written, and the folders the project now asks to watch.
+    async fn reload(&self, saved: std::time::SystemTime) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let (project, build, options) = (self.project.clone(), self.build, self.options.clone());
         let mut built = Vec::new();
         let loaded = tokio::task::spawn_blocking(move || {
@@ -1044,16 +1047,17 @@ impl Reloader {
                     None => eprintln!("error: {error:#}"),
                 }
                 eprintln!("wisp: not reloaded; the previous deployment is still serving");
-                return built;
+                return (built, Vec::new());
             }
             Err(panicked) => {
                 eprintln!("wisp: not reloaded (loading panicked: {panicked}); the previous deployment is still serving");
-                return Vec::new();
+                return (Vec::new(), Vec::new());
             }
         };
         for warning in &loaded.warnings {
             eprintln!("{warning}");
         }
+        let folders = watched_folders(&loaded.project);
         match self.app.reload(loaded).await {
             Ok(generation) => {
                 let took = saved.elapsed().unwrap_or_default();
@@ -1070,7 +1074,7 @@ impl Reloader {
                 eprintln!("wisp: not reloaded; the previous deployment is still serving");
             }
         }
-        built
+        (built, folders)
     }
 }
 

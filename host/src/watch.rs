@@ -63,6 +63,24 @@ impl Watch {
         &self.roots
     }
 
+    /// Also watches those of `roots` not watched yet (a guest crate a function named
+    /// since), their files as they are now taken as seen; returns the folders added.
+    pub fn widen(&mut self, roots: &[PathBuf]) -> Vec<PathBuf> {
+        let mut added = Vec::new();
+        for root in roots {
+            let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+            if self.roots.iter().any(|r| root.starts_with(r)) {
+                continue;
+            }
+            let mut files = BTreeMap::new();
+            walk(&root, &mut files);
+            self.seen.extend(files);
+            self.roots.push(root.clone());
+            added.push(root);
+        }
+        added
+    }
+
     /// Takes `files` as they are now as seen: what a reload's own build wrote (its
     /// wasm files) is not a change, while anything else saved meanwhile still is.
     pub fn absorb(&mut self, files: &[PathBuf]) {
@@ -202,6 +220,26 @@ mod tests {
             .expect("a change was reported");
         assert_eq!(change.count, 2, "{change:?}");
         assert!(change.files.iter().any(|f| f.ends_with("src/lib.rs")));
+    }
+
+    #[tokio::test]
+    async fn a_folder_added_later_is_watched_from_then_on() {
+        let (project, guest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(guest.path().join("lib.rs"), "fn a() {}").unwrap();
+        let mut watch = Watch::new(vec![project.path().to_owned()]);
+        let added = watch.widen(&[guest.path().to_owned(), project.path().to_owned()]);
+        assert_eq!(added, vec![guest.path().canonicalize().unwrap()]);
+        // What was there when it was added is not a change; a write after is.
+        let quiet = tokio::time::timeout(POLL * 3, watch.changed()).await;
+        assert!(quiet.is_err(), "the added folder's files were reported");
+        std::fs::write(guest.path().join("lib.rs"), "fn a() { 1; }").unwrap();
+        let change = tokio::time::timeout(Duration::from_secs(5), watch.changed())
+            .await
+            .expect("a change was reported");
+        assert!(
+            change.files.iter().any(|f| f.ends_with("lib.rs")),
+            "{change:?}"
+        );
     }
 
     #[test]
