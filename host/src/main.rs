@@ -1195,6 +1195,7 @@ mod tests {
             shown,
             [
                 "--listen 127.0.0.1:8080",
+                "--log-format text",
                 "--max-request-body 4MiB",
                 "--max-buffered-bodies 256MiB",
                 "--max-response-body 16MiB",
